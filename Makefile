@@ -1,0 +1,59 @@
+# rolescope — every target CI calls lives here. `make help` lists them.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PYTEST_ARGS ?=
+DEB_PACKAGES := prometheus prometheus-alertmanager redis-server wrk
+
+.DEFAULT_GOAL := help
+.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden soak chaos clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## install rolescope (strict editable, so mypy sees it) with its dev dependencies
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=strict
+
+reinstall: ## refresh the strict editable install after adding a module (fast, no dependencies)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=strict
+
+system-deps: ## install the Debian packages the tests run for real (Prometheus, Alertmanager, Redis, wrk)
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint: ## ruff (with A005: no module may shadow the standard library)
+	ruff check .
+	@test ! -e platform/__init__.py || (echo "platform/__init__.py must not exist (it shadows the stdlib 'platform')"; exit 1)
+
+format: ## format the code with ruff
+	ruff format . && ruff check --fix .
+
+typecheck: reinstall ## mypy, strict, from outside the repository root (see DESIGN.md)
+	cd /tmp && mypy --config-file $(CURDIR)/pyproject.toml -p rolescope
+
+test: install system-deps ## the whole test suite against real servers (the README's test command)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+ci: test lint typecheck ## what .ci/run runs
+
+demo: install ## the main job: the whole tuning loop on the embedded defaults, ending in a report
+	rolescope tune --quick
+
+bench: install system-deps ## benchmarks (ratios taken side by side in one run); figures go to the README
+	$(PYTHON) -m rolescope.bench
+
+golden: reinstall ## rewrite every generated artifact (rules, dashboards, rendered chart)
+	rolescope slo generate
+	rolescope dashboards build
+	$(PYTHON) -m tests.helm.render_golden
+
+soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default)
+	$(PYTHON) -m rolescope.reliability.soak --minutes $${SOAK_MINUTES:-10}
+
+chaos: install system-deps ## kill -9 / SIGTERM / disconnect runs at full size
+	$(PYTHON) -m rolescope.reliability.chaos
+
+clean: ## remove caches and run output
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache runs data

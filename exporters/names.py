@@ -1,0 +1,72 @@
+"""Every metric and label name rolescope exposes, defined once.
+
+The service's metric module, the Locust exporter, the SLO rule generator, the
+dashboards and the gate import these constants instead of retyping strings.
+The generative-AI series follow the OpenTelemetry GenAI semantic conventions
+(names with dots turned into underscores, as Prometheus exporters do).
+"""
+
+from __future__ import annotations
+
+# --- service: HTTP ------------------------------------------------------------
+HTTP_REQUESTS_TOTAL = "rolescope_http_requests_total"  # counter: route, method, status_class, role
+HTTP_REQUEST_DURATION = "rolescope_http_request_duration_seconds"  # histogram: route, method, status_class, role
+HTTP_IN_FLIGHT = "rolescope_http_requests_in_flight"  # gauge: route
+HTTP_REJECTED_TOTAL = "rolescope_http_requests_rejected_total"  # counter: reason (overload, too_large, ...)
+CONCURRENCY_LIMIT = "rolescope_concurrency_limit"  # gauge: the configured in-flight limit
+
+# --- service: generative AI (OpenTelemetry GenAI semantic conventions) ---------
+GENAI_TTFT = "gen_ai_server_time_to_first_token_seconds"  # histogram
+GENAI_TPOT = "gen_ai_server_time_per_output_token_seconds"  # histogram
+GENAI_REQUEST_DURATION = "gen_ai_server_request_duration_seconds"  # histogram
+GENAI_TOKEN_USAGE = "gen_ai_server_token_usage_tokens_total"  # counter: + gen_ai_token_type
+INFERENCE_TIMEOUTS_TOTAL = "rolescope_inference_timeouts_total"  # counter: role, gen_ai_request_model
+INFERENCE_ERRORS_TOTAL = "rolescope_inference_errors_total"  # counter: role, gen_ai_request_model
+
+# --- service: storage and telemetry -------------------------------------------
+STORE_OPERATION_DURATION = "rolescope_session_store_operation_duration_seconds"  # histogram: operation, backend
+TELEMETRY_DROPPED_TOTAL = "rolescope_telemetry_dropped_total"  # counter: signal (spans, capture), reason
+MEMORY_BYTES_PER_REQUEST = "rolescope_memory_allocated_bytes_per_request"  # gauge: kind (measuring mode)
+MEMORY_ALLOCATIONS_PER_REQUEST = "rolescope_memory_allocations_per_request"  # gauge: kind (measuring mode)
+MEMORY_BASELINE_BYTES_PER_REQUEST = "rolescope_memory_baseline_bytes_per_request"  # gauge: kind
+BUILD_INFO = "rolescope_build_info"  # gauge = 1: version, python
+
+# --- load generator (Locust) ----------------------------------------------------
+LOAD_USERS = "rolescope_load_users"  # gauge
+LOAD_REQUESTS_TOTAL = "rolescope_load_requests_total"  # counter: name, method
+LOAD_FAILURES_TOTAL = "rolescope_load_failures_total"  # counter: name, method
+LOAD_TTFT = "rolescope_load_time_to_first_token_seconds"  # histogram: name
+LOAD_REQUEST_DURATION = "rolescope_load_request_duration_seconds"  # histogram: name
+
+# --- label names -----------------------------------------------------------------
+LABEL_ROUTE = "route"
+LABEL_METHOD = "method"
+LABEL_STATUS_CLASS = "status_class"
+LABEL_ROLE = "role"
+LABEL_REASON = "reason"
+LABEL_OPERATION_NAME = "gen_ai_operation_name"
+LABEL_PROVIDER_NAME = "gen_ai_provider_name"
+LABEL_REQUEST_MODEL = "gen_ai_request_model"
+LABEL_TOKEN_TYPE = "gen_ai_token_type"
+LABEL_STORE_OPERATION = "operation"
+LABEL_STORE_BACKEND = "backend"
+LABEL_SIGNAL = "signal"
+LABEL_KIND = "kind"
+LABEL_NAME = "name"
+
+# Label value used for every path that matches no route template (bounded cardinality).
+UNMATCHED_ROUTE = "<unmatched>"
+# Label value for requests whose role is unknown or not yet known.
+UNKNOWN_ROLE = "<unknown>"
+
+# --- bucket boundaries -------------------------------------------------------------
+# OpenTelemetry GenAI semantic conventions, explicit bucket advice.
+GENAI_TTFT_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+GENAI_TPOT_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)
+GENAI_DURATION_BUCKETS: tuple[float, ...] = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)

@@ -1,0 +1,24 @@
+"""Storage layer: session memory behind the `SessionStore` interface.
+
+Nothing here imports the business layer, the inference layer or FastAPI.
+"""
+
+from rolescope.storage.base import (
+    ExchangeRecord,
+    IdempotencyRecord,
+    MemoryPolicyView,
+    SessionRecord,
+    SessionStore,
+    StoreError,
+    Turn,
+)
+
+__all__ = [
+    "ExchangeRecord",
+    "IdempotencyRecord",
+    "MemoryPolicyView",
+    "SessionRecord",
+    "SessionStore",
+    "StoreError",
+    "Turn",
+]
