@@ -41,13 +41,13 @@ ci: test lint typecheck ## what .ci/run runs
 demo: install ## the main job: the whole tuning loop on the embedded defaults, ending in a report
 	rolescope tune --quick
 
-bench: install system-deps ## benchmarks (ratios taken side by side in one run); figures go to the README
-	$(PYTHON) -m rolescope.bench
+bench: install system-deps ## benchmarks (ratios taken side by side in one run); BENCH="name …" for a subset
+	$(PYTHON) -m rolescope.bench $(BENCH)
 
 golden: reinstall ## rewrite every generated artifact (rules, dashboards, rendered chart)
 	rolescope slo generate
 	rolescope dashboards build
-	$(PYTHON) -m tests.helm.render_golden
+	$(PYTHON) -m rolescope.helm_assets
 
 soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default)
 	$(PYTHON) -m rolescope.reliability.soak --minutes $${SOAK_MINUTES:-10}

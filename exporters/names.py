@@ -10,7 +10,8 @@ from __future__ import annotations
 
 # --- service: HTTP ------------------------------------------------------------
 HTTP_REQUESTS_TOTAL = "rolescope_http_requests_total"  # counter: route, method, status_class, role
-HTTP_REQUEST_DURATION = "rolescope_http_request_duration_seconds"  # histogram: route, method, status_class, role
+# histogram: route, method, status_class, role
+HTTP_REQUEST_DURATION = "rolescope_http_request_duration_seconds"
 HTTP_IN_FLIGHT = "rolescope_http_requests_in_flight"  # gauge: route
 HTTP_REJECTED_TOTAL = "rolescope_http_requests_rejected_total"  # counter: reason (overload, too_large, ...)
 CONCURRENCY_LIMIT = "rolescope_concurrency_limit"  # gauge: the configured in-flight limit
@@ -24,7 +25,8 @@ INFERENCE_TIMEOUTS_TOTAL = "rolescope_inference_timeouts_total"  # counter: role
 INFERENCE_ERRORS_TOTAL = "rolescope_inference_errors_total"  # counter: role, gen_ai_request_model
 
 # --- service: storage and telemetry -------------------------------------------
-STORE_OPERATION_DURATION = "rolescope_session_store_operation_duration_seconds"  # histogram: operation, backend
+# histogram: operation, backend
+STORE_OPERATION_DURATION = "rolescope_session_store_operation_duration_seconds"
 TELEMETRY_DROPPED_TOTAL = "rolescope_telemetry_dropped_total"  # counter: signal (spans, capture), reason
 MEMORY_BYTES_PER_REQUEST = "rolescope_memory_allocated_bytes_per_request"  # gauge: kind (measuring mode)
 MEMORY_ALLOCATIONS_PER_REQUEST = "rolescope_memory_allocations_per_request"  # gauge: kind (measuring mode)
@@ -67,6 +69,24 @@ GENAI_TTFT_BUCKETS: tuple[float, ...] = (
 GENAI_TPOT_BUCKETS: tuple[float, ...] = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 )
+# The GenAI request-duration advice, plus an explicit bucket at the default SLO's end-to-end
+# latency threshold (5.0 s) so burn-rate rules read an exact bucket instead of interpolating.
 GENAI_DURATION_BUCKETS: tuple[float, ...] = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.0, 5.12, 10.24, 20.48, 40.96, 81.92,
 )
+# HTTP request durations share the request-duration boundaries (SLO threshold included).
+HTTP_DURATION_BUCKETS: tuple[float, ...] = GENAI_DURATION_BUCKETS
+# Session-store operations are local (SQLite) or one round trip (Redis): finer at the low end.
+STORE_DURATION_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)
+
+# Latency thresholds of the default SLO spec; each one is an explicit bucket boundary above.
+DEFAULT_SLO_TTFT_SECONDS = 0.5
+DEFAULT_SLO_REQUEST_DURATION_SECONDS = 5.0
+
+# Label values of rolescope_telemetry_dropped_total.
+SIGNAL_SPANS = "spans"
+SIGNAL_CAPTURE = "capture"
+DROP_REASON_QUEUE_FULL = "queue_full"
+DROP_REASON_EXPORT_FAILED = "export_failed"

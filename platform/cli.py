@@ -13,6 +13,14 @@ from rolescope.errors import RolescopeError
 # The order is the order `rolescope --help` lists them in.
 COMMAND_MODULES: tuple[str, ...] = (
     "serve",
+    "load",
+    "traffic",
+    "profile",
+    "baseline",
+    "tune",
+    "gate",
+    "slo",
+    "dashboards",
 )
 
 app = typer.Typer(

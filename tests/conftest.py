@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -126,3 +127,190 @@ def prometheus_server(tmp_path: Path) -> Iterator[PrometheusFactory]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@dataclass
+class ThreadedServer:
+    url: str
+    server: object
+    thread: object
+
+
+@pytest.fixture
+def asgi_server() -> Iterator[Callable[..., ThreadedServer]]:
+    """Serve an ASGI app with a real uvicorn on a free 127.0.0.1 port, in a thread of this process.
+
+    Usage: `srv = asgi_server(app)`; then `httpx.get(f"{srv.url}/path")`. Stopped at teardown.
+    """
+    import threading
+
+    import uvicorn
+
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: object, **config: object) -> ThreadedServer:
+        port = find_free_port()
+        options: dict[str, object] = {"log_level": "warning", "lifespan": "auto"}
+        options.update(config)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))  # type: ignore[arg-type]
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        running.append((server, thread))
+        return ThreadedServer(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
+
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+if TYPE_CHECKING:
+    from rolescope.service.launcher import ServiceProcess
+
+ServiceFactory = Callable[..., "ServiceProcess"]
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
+    """Start `rolescope serve` child processes (real uvicorn, --port 0) and stop them at teardown.
+
+    Usage: `svc = service_factory(roles_path=..., extra_args=["--fault", "error_rate=1"])`; every
+    keyword goes to `rolescope.service.launcher.launch_service`; `db_path` defaults to a fresh file.
+    """
+    from rolescope.service.launcher import launch_service
+
+    started: list[ServiceProcess] = []
+
+    def start(**options: object) -> ServiceProcess:
+        options.setdefault("db_path", tmp_path / f"service-{len(started)}.db")
+        options.setdefault("log_path", tmp_path / f"service-{len(started)}.log")
+        process = launch_service(**options)  # type: ignore[arg-type]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def service(service_factory: ServiceFactory) -> ServiceProcess:
+    """One role service on the bundled example roles, with a fresh SQLite file."""
+    return service_factory()
+
+
+@dataclass
+class LoadSampleRecord:
+    name: str
+    ok: bool
+    e2e_s: float
+    ttft_s: float | None
+
+
+@dataclass
+class BackgroundLoad:
+    """Plain-httpx chat traffic from a few threads, counted by the load generator's exporter."""
+
+    exporter_target: str  # host:port where the load-side metrics (LOAD_*) are served
+    sent: list[LoadSampleRecord]
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for s in self.sent if not s.ok)
+
+
+BackgroundLoadFactory = Callable[..., BackgroundLoad]
+
+
+def _one_request(client: httpx.Client, url: str, role: str, stream: bool) -> LoadSampleRecord:
+    started = time.perf_counter()
+    body = {"message": "Tell me about the case.", "role": role, "stream": stream}
+    ttft: float | None = None
+    try:
+        if stream:
+            with client.stream("POST", f"{url}/v1/chat", json=body) as response:
+                for line in response.iter_lines():
+                    if ttft is None and line.startswith("data:"):
+                        ttft = time.perf_counter() - started
+                ok = response.status_code == 200
+        else:
+            ok = client.post(f"{url}/v1/chat", json=body).status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    return LoadSampleRecord("stream" if stream else "chat", ok, time.perf_counter() - started, ttft)
+
+
+@pytest.fixture
+def background_load() -> Iterator[BackgroundLoadFactory]:
+    """Drive a short, bounded load at a service until the test ends (at most `max_seconds`).
+
+    Usage: `load = background_load(service.url, stream=False)`; Prometheus can scrape
+    `load.exporter_target` for the load generator's series.
+    """
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from rolescope.exporters.locust_exporter import LoadMetrics
+
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    servers: list[object] = []
+
+    def start(
+        url: str, workers: int = 3, stream: bool | None = None, max_seconds: float = 120.0
+    ) -> BackgroundLoad:
+        metrics = LoadMetrics(CollectorRegistry())
+        server, _ = start_http_server(0, addr="127.0.0.1", registry=metrics.registry)
+        servers.append(server)
+        roles = [r["name"] for r in httpx.get(f"{url}/v1/roles", timeout=10).json()["roles"]]
+        load = BackgroundLoad(f"127.0.0.1:{server.server_port}", [])
+        active = [0]
+        metrics.track_users(lambda: float(active[0]))
+        deadline = time.monotonic() + max_seconds
+
+        def run(worker: int) -> None:
+            active[0] += 1
+            with httpx.Client(timeout=30) as client:
+                count = worker
+                while not stop.is_set() and time.monotonic() < deadline:
+                    streaming = (count % 2 == 0) if stream is None else stream
+                    sample = _one_request(client, url, roles[count % len(roles)], streaming)
+                    load.sent.append(sample)
+                    metrics.observe(sample)
+                    count += 1
+            active[0] -= 1
+
+        for worker in range(workers):
+            thread = threading.Thread(target=run, args=(worker,), daemon=True)
+            thread.start()
+            threads.append(thread)
+        return load
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=35)
+    for server in servers:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def fast_roles_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled example roles with a quick simulator (20 ms to first token, 400 tokens/s), for API tests
+    that need real answers but not realistic pacing. Personas, constraints and versions are unchanged."""
+    from rolescope.settings import bundled_roles_path
+
+    folder = tmp_path_factory.mktemp("fast-roles")
+    for source in sorted(bundled_roles_path().glob("*.yaml")):
+        document = yaml.safe_load(source.read_text())
+        timing = document.setdefault("inference", {}).setdefault("simulator", {})
+        timing.update(ttft_ms=20, tokens_per_second=400)
+        (folder / source.name).write_text(yaml.safe_dump(document))
+    return folder

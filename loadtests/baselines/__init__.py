@@ -1,0 +1,1 @@
+"""Committed memory baselines (`rolescope baseline record`); `bundled.json` is the bundled traffic's."""

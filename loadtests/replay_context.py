@@ -1,0 +1,63 @@
+"""Per-process replay state the Locust users share: session plans, the arrival clock, the run tag.
+
+One object per load process, built from `LoadConfig`; no Locust import, so the
+hand-out logic is testable on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from rolescope.loadtests.load_config import LoadConfig
+from rolescope.loadtests.schedule import (
+    ArrivalClock,
+    PlannedTurn,
+    SessionPlan,
+    open_model_turns,
+    partition,
+    plan_sessions,
+)
+from rolescope.loadtests.traffic_format import read_traffic
+
+
+@dataclass
+class ReplayContext:
+    config: LoadConfig
+    plans: list[SessionPlan]
+    _sessions: Iterator[tuple[int, SessionPlan]] | None = field(default=None, init=False)
+    _turns: Iterator[PlannedTurn] | None = field(default=None, init=False)
+    _clock: ArrivalClock | None = field(default=None, init=False)
+    _open_cycle: int = field(default=0, init=False)
+
+    @classmethod
+    def from_config(cls, config: LoadConfig) -> ReplayContext:
+        records = read_traffic(config.traffic)
+        return cls(config, plan_sessions(records, config.speed, config.sessions_share, config.seed))
+
+    def bind_process(self, index: int) -> None:
+        """Keep this process's share of sessions (every session replayed by exactly one process)."""
+        if self._sessions is None and self._turns is None:
+            self.plans = partition(self.plans, index, self.config.processes)
+
+    def next_session(self) -> tuple[int, SessionPlan]:
+        """The next session to replay and how many times the trace has been gone through."""
+        if self._sessions is None:
+            self._sessions = ((cycle, plan) for cycle in itertools.count() for plan in self.plans)
+        return next(self._sessions)
+
+    def next_open_request(self, index: int) -> tuple[float, PlannedTurn]:
+        """(intended send time, message) of the next open-model arrival in this process."""
+        if self._clock is None:
+            assert self.config.rate is not None
+            share = self.config.rate / self.config.processes
+            self._clock = ArrivalClock(share, time.time(), self.config.arrival, seed=self.config.seed + index)
+            self._turns = open_model_turns(self.plans)
+        assert self._turns is not None
+        return self._clock.next_slot(), next(self._turns)
+
+    def session_id(self, session: str, cycle: int) -> str:
+        # A replayed session must not append to the memory of the original one, nor of earlier replays.
+        return f"{session}-{self.config.run_tag}-{cycle}"

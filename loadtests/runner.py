@@ -1,0 +1,258 @@
+"""Run Locust headless against a role service and write the run directory.
+
+Locust runs in child processes (`python -m locust`), never in the caller:
+gevent monkey-patches the standard library on import, which must not happen in
+the `rolescope` CLI, the tuning loop or a test process. One process runs
+`--processes 1`; more start a Locust master and that many workers on loopback.
+When they finish, the samples the master collected become `slis.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import IO, Literal
+
+from rolescope.errors import ConfigError, EnvironmentProblem
+from rolescope.loadtests.load_config import LoadConfig, UserKind
+from rolescope.loadtests.samples import read_samples
+from rolescope.loadtests.slis import compute_slis, slo_thresholds
+from rolescope.loadtests.stages import ShapeName
+
+Progress = Callable[[float, int], None]  # (elapsed seconds, samples so far)
+# Seconds Locust may take to start, stop its users and write its reports, on top of the run time.
+STARTUP_GRACE_S = 30.0
+# Requests in flight when the run ends may finish (and be recorded) within this many seconds.
+STOP_TIMEOUT_S = 10.0
+# Idle users cost little; too few would let a slow service lower the offered rate.
+OPEN_MODEL_COVER_S = 10.0
+
+
+@dataclass
+class LoadOptions:
+    host: str
+    out: Path
+    traffic: Path | None = None
+    users: int = 10
+    spawn_rate: float = 10.0
+    rate: float | None = None
+    arrival: Literal["poisson", "constant"] = "poisson"
+    speed: float = 1.0
+    sessions_share: float = 1.0
+    shape: ShapeName | None = None
+    duration_s: float = 60.0
+    processes: int = 1
+    metrics_port: int | None = None
+    user: UserKind = "replay"
+    seed: int = 0
+    timeout_s: float = 60.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def effective_users(self) -> int:
+        """Users to start; in the open model enough that the arrival rate, not the pool, sets the pace."""
+        if self.rate is None:
+            return self.users
+        # Little's law with a wide margin: enough users for answers of up to OPEN_MODEL_COVER_S each.
+        return max(self.users, math.ceil(self.rate * OPEN_MODEL_COVER_S) + 4 * self.processes)
+
+
+def locustfile_path() -> Path:
+    return Path(str(resources.files("rolescope.loadtests").joinpath("locustfile.py")))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_config_for(options: LoadOptions, samples: Path) -> LoadConfig:
+    return LoadConfig(
+        traffic=options.traffic,
+        user=options.user,
+        speed=options.speed,
+        sessions_share=options.sessions_share,
+        rate=options.rate,
+        arrival=options.arrival,
+        processes=options.processes,
+        seed=options.seed,
+        shape=options.shape,
+        users=options.effective_users(),
+        spawn_rate=options.spawn_rate,
+        duration_s=options.duration_s,
+        samples=samples,
+        metrics_port=options.metrics_port,
+        run_tag=f"r{int(time.time()) % 10**8}",
+        timeout_s=options.timeout_s,
+    )
+
+
+def environment_info(options: LoadOptions) -> dict[str, object]:
+    from importlib.metadata import version
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "locust": version("locust"),  # not imported: it would monkey-patch this process
+        "hostname": socket.gethostname(),
+        "target": options.host,
+        "started_unix": time.time(),
+    }
+
+
+def _locust_commands(options: LoadOptions, out: Path) -> list[list[str]]:
+    base = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "-L", "WARNING"]
+    users = options.effective_users()
+    run = [
+        "--headless",
+        "-H",
+        options.host,
+        "-t",
+        f"{max(1, round(options.duration_s))}s",
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "locust_report.html"),
+        "--json-file",
+        str(out / "locust_stats"),
+        "--only-summary",
+        "--stop-timeout",
+        f"{min(options.timeout_s, STOP_TIMEOUT_S):g}",
+        "--exit-code-on-error",
+        "0",
+    ]
+    if options.shape is None:
+        # In the open model the pool only has to exist; start it at once so arrivals are not starved.
+        spawn_rate = options.spawn_rate if options.rate is None else max(options.spawn_rate, float(users))
+        run += ["-u", str(users), "-r", str(spawn_rate)]
+    if options.processes <= 1:
+        return [base + run]
+    port = _free_port()
+    master = (
+        base
+        + run
+        + [
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            str(options.processes),
+            "--expect-workers-max-wait",
+            "30",
+        ]
+    )
+    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return [master] + [list(worker) for _ in range(options.processes)]
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for _ in handle)
+    except OSError:
+        return 0
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
+    """Run one load test; returns the run directory holding settings, Locust reports, samples and SLIs."""
+    if options.processes < 1:
+        raise ConfigError(f"--processes must be at least 1, got {options.processes}")
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    samples = out / "samples.jsonl"
+    samples.unlink(missing_ok=True)
+    config = load_config_for(options, samples)
+    # Validate the traffic file here, so a malformed file is a clear error rather than a Locust crash.
+    from rolescope.loadtests.traffic_format import read_traffic
+
+    read_traffic(options.traffic)
+    settings = {
+        "options": {**asdict(options), "out": str(out)},
+        "load_config": config.model_dump(mode="json"),
+    }
+    settings["options"]["users_started"] = options.effective_users()
+    (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
+    (out / "environment.json").write_text(json.dumps(environment_info(options), indent=2))
+
+    env = {**os.environ, **config.to_env(), **options.extra_env}
+    log_path = out / "locust.log"
+    processes: list[subprocess.Popen[bytes]] = []
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        try:
+            for command in _locust_commands(options, out):
+                processes.append(_spawn(command, env, log))
+            _wait(processes, options.duration_s, samples, started, progress)
+        finally:
+            _stop(processes)
+    master = processes[0]
+    if master.returncode not in (0, None) or not (out / "locust_stats.json").exists():
+        tail = log_path.read_text(errors="replace")[-1500:]
+        raise EnvironmentProblem(f"Locust exited with code {master.returncode}; see {log_path}:\n{tail}")
+    write_slis(out)
+    return out
+
+
+def _spawn(command: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(Path.cwd()))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot start Locust ({command[0]}): {exc.strerror}") from exc
+
+
+def _wait(
+    processes: list[subprocess.Popen[bytes]],
+    duration_s: float,
+    samples: Path,
+    started: float,
+    progress: Progress | None,
+) -> None:
+    deadline = started + duration_s + STARTUP_GRACE_S
+    master = processes[0]
+    while master.poll() is None:
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(f"Locust did not finish within {duration_s + STARTUP_GRACE_S:.0f} s")
+        if progress is not None:
+            progress(time.monotonic() - started, _count_lines(samples))
+        time.sleep(0.25)
+    # Workers quit when the master tells them to; give them a moment before _stop signals them.
+    for worker in processes[1:]:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=10)
+
+
+def write_slis(out: Path, duration_s: float | None = None) -> dict[str, object]:
+    samples_path = out / "samples.jsonl"
+    samples = list(read_samples(samples_path)) if samples_path.exists() else []
+    thresholds, source = slo_thresholds()
+    slis = compute_slis(samples, thresholds, duration_s)
+    slis["thresholds_source"] = source
+    (out / "slis.json").write_text(json.dumps(slis, indent=2))
+    return slis

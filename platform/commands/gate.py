@@ -1,0 +1,74 @@
+"""`rolescope gate`: judge existing run directories against the SLO spec, a reference and the baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gate")
+    def gate(
+        candidate: list[Path] = typer.Argument(
+            ...,
+            help="Candidate load run directories, or a tune directory holding load-*/.",
+            show_default=False,
+        ),
+        reference: list[Path] = typer.Option(
+            [], "--reference", "-r", help="Reference run directories for the A/B checks (repeatable)."
+        ),
+        slo: Path | None = typer.Option(
+            None, "--slo", help="SLO spec (default: the bundled alerts/slo.yaml).", show_default=False
+        ),
+        baseline: Path | None = typer.Option(
+            None,
+            "--baseline",
+            help="Memory baseline JSON (default: the committed loadtests/baselines/bundled.json).",
+            show_default=False,
+        ),
+        out: Path | None = typer.Option(
+            None,
+            "--out",
+            "-o",
+            help="Where verdict.json, junit.xml, summary.md and report.html go (default: the first candidate).",  # noqa: E501
+            show_default=False,
+        ),
+    ) -> None:
+        """Judge run directories: SLOs, A/B against a reference, memory against the baseline.
+
+        Absolute checks come from the SLO spec (error ratio, latency objectives
+        computed from every request, goodput). With --reference, each figure is
+        compared run by run: it fails only when the change is significant
+        (one-sided Mann-Whitney U, Holm-corrected, α from the spec) AND beyond
+        its tolerance — use at least 5 runs a side. Memory per request is held
+        to the committed baseline.
+
+        Exit codes: 0 pass, 1 the gate failed, 2 usage or environment error.
+
+        Examples:
+
+          rolescope gate runs/20260101-120000
+
+          rolescope gate pr/load-* --reference main/load-* --out gate-result
+
+          rolescope gate runs/candidate --slo alerts/slo.yaml --baseline loadtests/baselines/bundled.json
+        """
+        from rich.console import Console
+
+        from rolescope.errors import GateFailed
+        from rolescope.gate.collect import collect, load_policy
+        from rolescope.gate.console import print_verdict
+        from rolescope.gate.judge import headline
+        from rolescope.gate.outputs import judge_collected, write_all
+
+        console = Console()
+        policy = load_policy(slo)
+        collected = collect(list(candidate), list(reference), baseline)
+        verdict = judge_collected(policy, collected)
+        target = out or candidate[0]
+        files = write_all(verdict, policy, collected, target)
+        print_verdict(console, verdict)
+        console.print(f"report: [link=file://{files['report'].resolve()}]{files['report']}[/link]")
+        if not verdict.passed:
+            raise GateFailed(headline(verdict))

@@ -1,0 +1,59 @@
+"""Rich output of `rolescope load`: a progress bar while Locust runs, then the SLI table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rolescope.loadtests.runner import LoadOptions, run_load
+
+console = Console()
+
+
+def run_with_progress(options: LoadOptions) -> Path:
+    with Progress(
+        TextColumn("[bold]load[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[requests]} requests"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(options.host, total=options.duration_s, requests=0)
+
+        def update(elapsed: float, requests: int) -> None:
+            bar.update(task, completed=min(elapsed, options.duration_s), requests=requests)
+
+        return run_load(options, progress=update)
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:.1f}"
+
+
+def print_slis(run_dir: Path) -> None:
+    slis = json.loads((run_dir / "slis.json").read_text())
+    table = Table(title=f"client-side SLIs — {run_dir}", title_justify="left")
+    table.add_column("ms")
+    for column in ("p50", "p90", "p95", "p99", "max", "count"):
+        table.add_column(column, justify="right")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("itl_s", "ITL"), ("e2e_s", "end-to-end")):
+        dist = slis[key]
+        table.add_row(label, *(_ms(dist[p]) for p in ("p50", "p90", "p95", "p99", "max")), str(dist["count"]))
+    console.print(table)
+    limits = slis["thresholds_s"]
+    console.print(
+        f"requests {slis['requests']}  failures {slis['failures']}  error ratio {slis['error_ratio']:.2%}  "
+        f"throughput {slis['throughput_rps']:.1f} req/s  {slis['output_tokens_per_s']:.0f} tokens/s  "
+        f"goodput {slis['goodput']:.1%} "
+        f"(TTFT ≤ {limits.get('ttft', 0):g} s, end-to-end ≤ {limits.get('e2e', 0):g} s)"
+    )
+    if slis.get("streams_all_at_once"):
+        console.print(
+            f"[yellow]warning:[/] {slis['streams_all_at_once']} streams arrived all at once "
+            "(a buffering proxy or compression?)"
+        )

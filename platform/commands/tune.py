@@ -1,0 +1,186 @@
+"""`rolescope tune`: the whole loop — service, shadow traffic, profile, memory, verdict, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+_PRESETS = "--quick: 3 runs of 12 s; default: 5 runs of 30 s"
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    from rolescope.errors import ConfigError
+
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {value!r}: expected KEY=VALUE")
+        pairs[key.strip().replace("-", "_")] = raw.strip()
+    return pairs
+
+
+def _faults(values: list[str]) -> dict[str, float]:
+    from rolescope.errors import ConfigError
+    from rolescope.settings import FAULT_KEYS
+
+    faults: dict[str, float] = {}
+    for key, raw in _pairs(values, "--fault").items():
+        if key not in FAULT_KEYS:
+            raise ConfigError(f"--fault {key}: unknown fault knob; choose from {', '.join(FAULT_KEYS)}")
+        try:
+            faults[key] = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--fault {key}={raw}: the value must be a number") from exc
+    return faults
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tune")
+    def tune(
+        quick: bool = typer.Option(False, "--quick", help=f"A short loop for a first look ({_PRESETS})."),
+        runs: int | None = typer.Option(None, "--runs", help="Load runs per trial.", show_default=False),
+        duration: float | None = typer.Option(
+            None, "--duration", help="Seconds per load run.", show_default=False
+        ),
+        speed: float = typer.Option(
+            10.0, "--speed", help="Replay the shadow traffic this many times faster."
+        ),
+        users: int = typer.Option(40, "--users", help="Concurrent Locust users replaying sessions."),
+        fault: list[str] = typer.Option(
+            [],
+            "--fault",
+            help="Plant a regression: cpu_per_token_us=…, extra_allocations=…, "
+            "added_latency_ms=…, error_rate=… (repeatable).",
+        ),
+        setting: list[str] = typer.Option(
+            [], "--set", help="A service setting for this run, e.g. workers=2 (repeatable)."
+        ),
+        sweep: list[str] = typer.Option(
+            [],
+            "--sweep",
+            help="Try every combination: workers=1,2 concurrency_limit=32,256 memory_window=5,20.",
+        ),
+        target: str | None = typer.Option(
+            None, "--target", help="Tune an already running service at this URL instead of launching one."
+        ),
+        pid: int | None = typer.Option(
+            None, "--pid", help="With --target: the service's pid, to profile it."
+        ),
+        reference: list[Path] = typer.Option(
+            [], "--reference", "-r", help="Earlier run directories to compare with A/B (repeatable)."
+        ),
+        slo: Path | None = typer.Option(
+            None, "--slo", help="SLO spec (default: bundled).", show_default=False
+        ),
+        baseline: Path | None = typer.Option(
+            None, "--baseline", help="Memory baseline (default: committed bundled.json).", show_default=False
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Run directory (default: runs/<timestamp>).", show_default=False
+        ),
+        roles: Path | None = typer.Option(
+            None,
+            "--roles",
+            help="Role file or folder to serve (default: the bundled roles).",
+            show_default=False,
+        ),
+        no_profile: bool = typer.Option(False, "--no-profile", help="Skip py-spy."),
+        no_memory: bool = typer.Option(False, "--no-memory", help="Skip the memray measurement."),
+    ) -> None:
+        """Run the tuning loop and judge it: exit 0 pass, 1 the gate failed, 2 usage or environment error.
+
+        Launches the role service (simulator, SQLite, a fresh temporary database),
+        warms it up, replays the bundled shadow traffic with Locust for N runs
+        while py-spy profiles the service, measures allocations and bytes per
+        request with memray, and judges everything against the SLO spec and the
+        committed baseline. Writes load-1/ … load-N/, profile/, memory.json,
+        verdict.json, junit.xml, summary.md and report.html.
+
+        Examples:
+
+          rolescope tune --quick
+
+          rolescope tune --fault added_latency_ms=50 --reference runs/20260101-120000
+
+          rolescope tune --target http://127.0.0.1:8080 --pid 4242 --runs 3
+
+          rolescope tune --quick --sweep workers=1,2 --sweep memory_window=5,20
+        """
+        from rich.console import Console
+
+        from rolescope.errors import ConfigError, GateFailed
+        from rolescope.gate.console import print_verdict
+        from rolescope.gate.judge import headline
+        from rolescope.tune.loop import TuneOptions
+        from rolescope.tune.loop import tune as run_tune
+
+        if pid is not None and target is None:
+            raise ConfigError("--pid only makes sense with --target (a launched service is profiled anyway)")
+        console = Console()
+        options = TuneOptions(
+            out=out,
+            quick=quick,
+            runs=runs,
+            duration_s=duration,
+            speed=speed,
+            users=users,
+            faults=_faults(fault),
+            settings=_settings(setting),
+            target=target,
+            pid=pid,
+            reference=list(reference),
+            slo=slo,
+            baseline=baseline,
+            profile=not no_profile,
+            memory=not no_memory,
+            roles=roles,
+        )
+        if sweep:
+            from rolescope.tune.sweep_runner import print_sweep, run_sweep
+
+            with console.status("sweeping") as spinner:
+                result = run_sweep(options, sweep, lambda message: _step(console, spinner, message))
+            print_sweep(console, result)
+            if result.best is None:
+                raise GateFailed("no trial met every SLO; see the table above")
+            return
+        with console.status("starting") as spinner:
+            outcome = run_tune(options, lambda message: _step(console, spinner, message))
+        print_verdict(console, outcome.verdict)
+        report = outcome.files["report"].resolve()
+        console.print(f"run directory: {outcome.out}\nreport: [link=file://{report}]{report}[/link]")
+        if not outcome.verdict.passed:
+            raise GateFailed(headline(outcome.verdict))
+
+
+def _settings(values: list[str]) -> dict[str, object]:
+    from rolescope.errors import ConfigError
+    from rolescope.tune.sweep import SWEEPABLE
+
+    settings: dict[str, object] = {}
+    for key, raw in _pairs(values, "--set").items():
+        if key not in SWEEPABLE:
+            raise ConfigError(f"--set {key}: not a tunable setting; choose from {', '.join(SWEEPABLE)}")
+        try:
+            settings[key] = SWEEPABLE[key](raw)
+        except ValueError as exc:
+            raise ConfigError(f"--set {key}={raw}: expected a whole number") from exc
+    return settings
+
+
+_last: list[str] = [""]
+
+
+def _step(console: object, spinner: object, message: str) -> None:
+    """Update the spinner; a new phase (not a progress tick of the same one) is also printed once."""
+    from rich.console import Console
+    from rich.status import Status
+
+    assert isinstance(console, Console) and isinstance(spinner, Status)
+    phase = message.split(": ", 1)[0]
+    if phase != _last[0].split(": ", 1)[0]:
+        console.print(f"[dim]•[/] {phase}", highlight=False)
+    _last[0] = message
+    spinner.update(message)

@@ -1,0 +1,73 @@
+"""Writing every form of a verdict into a directory: verdict.json, junit.xml, summary.md, report.html."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rolescope.gate.collect import Collected
+from rolescope.gate.judge import judge
+from rolescope.gate.model import GatePolicy, Verdict
+from rolescope.gate.report import ReportInputs, write_report
+from rolescope.gate.summary import write_summary
+from rolescope.gate.writers import write_junit, write_verdict_json
+
+# Artifacts linked from the report and the summary when present, relative to the output directory.
+_LINKABLE = (
+    ("flame graph", "flamegraph.svg"),
+    ("speedscope profile", "profile.speedscope.json"),
+    ("differential flame graph", "diff-flamegraph.svg"),
+    ("Locust report", "locust_report.html"),
+)
+
+
+def artifact_links(out_dir: Path, run_dirs: list[str]) -> dict[str, str]:
+    """Links to flame graphs and Locust reports found under the output directory or the runs."""
+    links: dict[str, str] = {}
+    roots = [out_dir, *(Path(p) for p in run_dirs)]
+    for root in roots:
+        for label, filename in _LINKABLE:
+            for found in sorted(root.glob(f"**/{filename}"))[:12]:
+                target = os.path.relpath(found, out_dir)
+                name = f"{label} — {Path(target).parent}" if str(Path(target).parent) != "." else label
+                links.setdefault(name, target)
+    return links
+
+
+def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
+    verdict = judge(
+        policy,
+        collected.candidate,
+        collected.reference or None,
+        memory=collected.memory or None,
+        memory_baseline=collected.memory_baseline or None,
+        function_shifts=collected.function_shifts,
+    )
+    verdict.notes = collected.notes + verdict.notes
+    verdict.hot_functions = collected.hot_functions
+    return verdict
+
+
+def write_all(
+    verdict: Verdict, policy: GatePolicy, collected: Collected, out_dir: Path, title: str = "rolescope gate"
+) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    links = artifact_links(out_dir, verdict.candidate_runs + verdict.reference_runs)
+    files = {
+        "verdict": write_verdict_json(verdict, out_dir),
+        "junit": write_junit(verdict, out_dir),
+        "summary": write_summary(verdict, out_dir, links={"report": "report.html"}),
+    }
+    inputs = ReportInputs(
+        verdict=verdict,
+        policy=policy,
+        candidate=collected.candidate,
+        reference=collected.reference,
+        memory=collected.memory,
+        memory_baseline=collected.memory_baseline,
+        function_shifts=collected.function_shifts,
+        links=links,
+        title=title,
+    )
+    files["report"] = write_report(inputs, out_dir)
+    return files

@@ -1,0 +1,122 @@
+"""`summary.md`: a pull-request comment — the verdict first, then the tables behind it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rolescope.gate.judge import headline
+from rolescope.gate.model import CheckResult, Verdict
+
+SUMMARY_FILE = "summary.md"
+
+
+def _mark(check: CheckResult) -> str:
+    return "✅" if check.passed else "❌"
+
+
+def _percent(value: float, signed: bool = False) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "+∞ %" if value > 0 else "−∞ %"
+    return f"{100 * value:+.2f} %" if signed else f"{100 * value:.2f} %"
+
+
+def _slo_rows(checks: list[CheckResult]) -> list[str]:
+    rows = ["| | SLO | objective | measured | margin |", "|---|---|---|---|---|"]
+    for c in checks:
+        rows.append(
+            f"| {_mark(c)} | `{c.name}` — {c.description} | {_percent(c.limit)} | {_percent(c.figure)} "
+            f"| {_percent(c.margin, signed=True)} |"
+        )
+    return rows
+
+
+def _relative_rows(checks: list[CheckResult]) -> list[str]:
+    rows = [
+        "| | figure | reference | candidate | change | tolerance | p (Holm) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        s = c.statistics
+        unit = s.get("figure_unit", "")
+        absolute = c.unit == "absolute"
+        change = f"{100 * c.figure:+.2f} pp" if absolute and unit == "" else _percent(c.figure, True)
+        limit = f"{100 * c.limit:+.2f} pp" if absolute and unit == "" else _percent(c.limit, True)
+        rows.append(
+            f"| {_mark(c)} | `{c.name}` | {_fmt(s.get('reference_median'), unit)} "
+            f"| {_fmt(s.get('candidate_median'), unit)} | {change} | {limit} "
+            f"| {s.get('p_adjusted', 1.0):.3g} |"
+        )
+    return rows
+
+
+def _fmt(value: object, unit: str) -> str:
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "n/a"
+    if unit == "s":
+        return f"{1000 * value:.1f} ms"
+    if unit == "":
+        return _percent(float(value))
+    return f"{value:.4g} {unit}"
+
+
+def _memory_rows(checks: list[CheckResult]) -> list[str]:
+    rows = ["| | figure | baseline | measured | change | tolerance |", "|---|---|---|---|---|---|"]
+    for c in checks:
+        s = c.statistics
+        rows.append(
+            f"| {_mark(c)} | `{c.name.removeprefix('memory:')}` "
+            f"| {s['baseline']:,.1f} | {s['candidate']:,.1f} "
+            f"| {_percent(c.figure, True)} | {_percent(c.limit, True)} |"
+        )
+    return rows
+
+
+def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str:
+    icon = "✅" if verdict.passed else "❌"
+    lines = [f"## {icon} rolescope gate: {headline(verdict)}", ""]
+    for check in verdict.failed:
+        lines.append(f"- **{check.name}**: {check.message}")
+    if verdict.failed:
+        lines.append("")
+    sections = (
+        ("SLIs vs SLOs", "slo", _slo_rows),
+        ("Candidate vs reference (A/B across runs)", "relative", _relative_rows),
+        ("Memory vs baseline", "memory", _memory_rows),
+    )
+    for title, kind, rows in sections:
+        checks = [c for c in verdict.checks if c.kind == kind]
+        if checks:
+            lines += [f"### {title}", "", *rows(checks), ""]
+    if verdict.suspects:
+        lines += ["### Functions to look at first (share of CPU samples that grew)", ""]
+        lines += ["| function | reference | candidate | change |", "|---|---|---|---|"]
+        for s in verdict.suspects:
+            lines.append(
+                f"| `{s.function}` | {_percent(s.reference_share)} | {_percent(s.candidate_share)} "
+                f"| {100 * s.delta:+.2f} pp |"
+            )
+        lines.append("")
+    elif verdict.hot_functions:
+        lines += ["### Where the service spent its CPU (no reference to compare with)", ""]
+        lines += ["| function | share of CPU samples |", "|---|---|"]
+        lines += [f"| `{name}` | {_percent(share)} |" for name, share in verdict.hot_functions[:5]]
+        lines.append("")
+    if verdict.notes:
+        lines += ["### Notes", "", *[f"- {note}" for note in verdict.notes], ""]
+    runs = f"{len(verdict.candidate_runs)} candidate run(s)"
+    if verdict.reference_runs:
+        runs += f", {len(verdict.reference_runs)} reference run(s)"
+    footer = f"<sub>{runs}; SLO spec: {verdict.policy_source}"
+    if links:
+        footer += "; " + " · ".join(f"[{name}]({target})" for name, target in links.items())
+    lines.append(footer + "</sub>")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(verdict: Verdict, directory: Path, links: dict[str, str] | None = None) -> Path:
+    path = directory / SUMMARY_FILE
+    path.write_text(render_summary(verdict, links))
+    return path

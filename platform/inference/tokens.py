@@ -1,0 +1,19 @@
+"""A small, deterministic word-piece tokenizer shared by the simulator and usage accounting.
+
+A token is a run of word characters or a single punctuation mark, with the
+whitespace before it attached, so joining the tokens gives back the text exactly.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TOKEN = re.compile(r"\s*(?:\w+(?:'\w+)?|[^\w\s])|\s+$")
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    return sum(1 for token in _TOKEN.findall(text) if not token.isspace())

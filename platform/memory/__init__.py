@@ -1,0 +1,1 @@
+"""Allocations and bytes per request (memray totals ÷ requests), baselines and their comparison."""

@@ -1,0 +1,1 @@
+"""Reliability runs against a real service process: soak, crash and restart chaos, fault injection."""

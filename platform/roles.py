@@ -1,0 +1,182 @@
+"""Role definitions: the YAML model, the loader, and errors that name file, field and expected value.
+
+A role file is untrusted input: it is size-capped, parsed with `yaml.safe_load`,
+must stay inside the folder it was loaded from (no symlink escapes), and is
+validated field by field so that the service refuses to start on a bad role
+and says exactly why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from rolescope.errors import ConfigError
+
+MAX_ROLE_FILE_BYTES = 64 * 1024
+ROLE_SUFFIXES = (".yaml", ".yml")
+_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Persona(_Strict):
+    display_name: str = Field(min_length=1, max_length=120)
+    background: str = Field(min_length=1, max_length=4000)
+    traits: tuple[str, ...] = Field(min_length=1, max_length=32)
+    speaking_style: str = Field(min_length=1, max_length=500)
+    interests: tuple[str, ...] = ()
+    catchphrases: tuple[str, ...] = ()
+    openers: tuple[str, ...] = ()
+    closers: tuple[str, ...] = ()
+    greeting: str | None = None
+
+    def system_prompt(self) -> str:
+        traits = ", ".join(self.traits)
+        return (
+            f"You are {self.display_name}. {self.background} "
+            f"Traits: {traits}. Speaking style: {self.speaking_style}. Stay in character."
+        )
+
+
+class MemoryPolicy(_Strict):
+    max_turns: int = Field(default=20, ge=1, le=1000, description="turns (messages) kept per session")
+    ttl_seconds: float | None = Field(default=86_400, gt=0, description="session expiry after inactivity")
+    decay: float = Field(default=1.0, gt=0, le=1, description="weight kept per older turn in the prompt")
+
+
+class ResponseConstraints(_Strict):
+    max_length: int = Field(default=800, ge=16, le=100_000, description="characters")
+    max_tokens: int = Field(default=200, ge=1, le=32_000)
+    banned_words: tuple[str, ...] = ()
+    min_sentences: int = Field(default=1, ge=1, le=20)
+    max_sentences: int = Field(default=6, ge=1, le=50)
+
+    @field_validator("banned_words")
+    @classmethod
+    def _words_are_single_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for word in value:
+            if not re.fullmatch(r"[\w'-]+", word):
+                raise ValueError(f"expected single words, got {word!r}")
+        return tuple(word.lower() for word in value)
+
+    @model_validator(mode="after")
+    def _sentence_bounds(self) -> ResponseConstraints:
+        if self.min_sentences > self.max_sentences:
+            raise ValueError("expected min_sentences <= max_sentences")
+        return self
+
+
+class SimulatorTiming(_Strict):
+    ttft_ms: float = Field(default=120.0, ge=0, le=600_000)
+    tokens_per_second: float = Field(default=40.0, gt=0, le=100_000)
+    jitter: float = Field(default=0.2, ge=0, le=1, description="relative spread of every delay")
+    seed: int = 0
+
+
+class InferenceSpec(_Strict):
+    backend: Literal["simulator", "openai"] = "simulator"
+    model: str = Field(default="rolescope-sim-1", min_length=1, max_length=200)
+    timeout_ms: int = Field(default=10_000, ge=1, le=600_000)
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000"
+    )
+    api_key_env: str | None = Field(default=None, description="name of the variable holding the API key")
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    simulator: SimulatorTiming = SimulatorTiming()
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> InferenceSpec:
+        if self.backend == "openai" and not re.match(r"^https?://", self.base_url or ""):
+            raise ValueError("expected base_url (http:// or https://) when backend is openai")
+        return self
+
+
+class Role(_Strict):
+    name: str = Field(pattern=_NAME_PATTERN)
+    version: str = Field(pattern=r"^\d+(\.\d+){0,2}$")
+    description: str = ""
+    persona: Persona
+    memory_policy: MemoryPolicy = MemoryPolicy()
+    response_constraints: ResponseConstraints = ResponseConstraints()
+    inference: InferenceSpec = InferenceSpec()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # YAML reads `version: 1.2` as a float; accept it as the text the author wrote.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(document)"
+    got = first.get("input")
+    shown = repr(got) if not isinstance(got, dict) else "a mapping"
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    if first["type"] == "missing":
+        return f"{path}: field `{field}` is required{more}"
+    return f"{path}: field `{field}`: {message}; got {shown}{more}"
+
+
+def load_role_file(path: Path, *, root: Path | None = None) -> Role:
+    """Parse and validate one role file; raise ConfigError naming the file and the field."""
+    resolved = path.resolve()
+    if root is not None and not resolved.is_relative_to(root.resolve()):
+        raise ConfigError(f"{path}: role files must stay inside {root}; this one resolves to {resolved}")
+    if not resolved.is_file():
+        raise ConfigError(f"{path}: expected a role file (.yaml), found nothing there")
+    size = resolved.stat().st_size
+    if size > MAX_ROLE_FILE_BYTES:
+        raise ConfigError(f"{path}: role file is {size} bytes; expected at most {MAX_ROLE_FILE_BYTES}")
+    try:
+        document = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: expected UTF-8 text ({exc.reason})") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping with name, version, persona; got {type(document).__name__}"
+        )
+    try:
+        return Role.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+
+
+def _role_files(folder: Path) -> Iterable[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in ROLE_SUFFIXES and not p.name.startswith("."))
+
+
+def load_roles(path: Path) -> dict[str, Role]:
+    """Load a role file or every role file in a folder; names must be unique. Ordered by file name."""
+    if path.is_dir():
+        files = list(_role_files(path))
+        root: Path | None = path
+        if not files:
+            raise ConfigError(f"{path}: expected at least one role file (*.yaml) in this folder")
+    elif path.exists():
+        files, root = [path], None
+    else:
+        raise ConfigError(f"{path}: no such role file or folder")
+    roles: dict[str, Role] = {}
+    origin: dict[str, Path] = {}
+    for file in files:
+        role = load_role_file(file, root=root)
+        if role.name in roles:
+            raise ConfigError(f"{file}: role name `{role.name}` is already defined in {origin[role.name]}")
+        roles[role.name] = role
+        origin[role.name] = file
+    return roles

@@ -1,0 +1,1 @@
+"""The role service: business layer (chat orchestration) and its FastAPI edge."""

@@ -1,0 +1,131 @@
+"""Start `rolescope serve` as a child process and wait until it is ready: for tests, tune, load and profile.
+
+The service picks its own free port (`--port 0`) and the launcher reads the port
+back from the banner line, so two launches never race for the same port.
+
+    with launch_service(db_path=tmp / "s.db") as service:
+        httpx.post(f"{service.url}/v1/chat", json={"message": "Hello"})
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+from rolescope.errors import EnvironmentProblem
+
+_LISTENING = re.compile(r"HTTP server listening on :(\d+)")
+
+
+class ServiceProcess:
+    """A running role service child process; a context manager that stops it on exit."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM (graceful: in-flight requests finish, the store closes), then SIGKILL after `timeout`."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return int(self.process.returncode)
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, ready_timeout: float) -> str:
+    deadline = time.monotonic() + ready_timeout
+    url: str | None = None
+    while time.monotonic() < deadline:
+        log = log_path.read_text(encoding="utf-8", errors="replace")
+        if process.poll() is not None:
+            raise EnvironmentProblem(
+                f"the role service exited with status {process.returncode} before it was ready:\n"
+                f"{log[-3000:]}"
+            )
+        if url is None and (match := _LISTENING.search(log)):
+            url = f"http://127.0.0.1:{match.group(1)}"
+        if url is not None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=10)
+    raise EnvironmentProblem(f"the role service was not ready within {ready_timeout:.0f} s; log: {log_path}")
+
+
+def launch_service(
+    *,
+    roles_path: Path | None = None,
+    db_path: Path | None = None,
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    ready_timeout: float = 30.0,
+) -> ServiceProcess:
+    """Start `python -m rolescope serve --host 127.0.0.1 ...` and return once `/readyz` answers 200.
+
+    `port=None` lets the service pick a free port. `env` is added to this process's
+    environment (e.g. `{"ROLESCOPE_FAULT_ERROR_RATE": "0.1"}`). Output goes to `log_path`
+    (a temporary file when not given). Raises EnvironmentProblem with the log tail if the
+    service exits or is not ready in time.
+    """
+    args = [sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
+    if roles_path is not None:
+        args += ["--config", str(roles_path)]
+    if db_path is not None:
+        args += ["--db", str(db_path)]
+    args += list(extra_args)
+    if log_path is None:
+        handle, name = tempfile.mkstemp(prefix="rolescope-serve-", suffix=".log")
+        os.close(handle)
+        log_path = Path(name)
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=child_env, stdin=subprocess.DEVNULL
+        )
+    try:
+        url = _wait_ready(process, log_path, ready_timeout)
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        raise
+    return ServiceProcess(process, url, log_path)

@@ -1,0 +1,149 @@
+"""What the business layer tells telemetry, as one small Protocol.
+
+The chat orchestration calls these hooks on its hot path, so implementations
+must be cheap and must never raise into a request: `CompositeObserver` swallows
+and logs (once per hook) anything an observer throws. HTTP-level metrics do not
+come through here; an ASGI middleware records those.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+logger = logging.getLogger("rolescope.service.observer")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSummary:
+    """One finished chat exchange as seen from the edge (used by shadow-traffic capture)."""
+
+    arrival_unix: float
+    session_id: str
+    client_id: str | None
+    role: str
+    message: str
+    stream: bool
+    status: int
+    latency_s: float
+    ttft_s: float | None
+    output_tokens: int
+
+
+@runtime_checkable
+class ChatObserver(Protocol):
+    def first_token(
+        self, role: str, model: str, provider: str, seconds: float, trace_id: str | None
+    ) -> None: ...
+
+    def generation_done(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        duration_s: float,
+        tpot_s: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        trace_id: str | None,
+    ) -> None: ...
+
+    def inference_timeout(self, role: str, model: str) -> None: ...
+
+    def inference_error(self, role: str, model: str) -> None: ...
+
+    def store_operation(self, operation: str, backend: str, seconds: float) -> None: ...
+
+    def exchange_completed(self, summary: ExchangeSummary) -> None: ...
+
+
+class NullObserver:
+    """Observes nothing: the default when no telemetry is installed."""
+
+    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
+        return None
+
+    def generation_done(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        duration_s: float,
+        tpot_s: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        trace_id: str | None,
+    ) -> None:
+        return None
+
+    def inference_timeout(self, role: str, model: str) -> None:
+        return None
+
+    def inference_error(self, role: str, model: str) -> None:
+        return None
+
+    def store_operation(self, operation: str, backend: str, seconds: float) -> None:
+        return None
+
+    def exchange_completed(self, summary: ExchangeSummary) -> None:
+        return None
+
+
+class CompositeObserver:
+    """Fans every hook out to several observers; one failing observer never breaks a request."""
+
+    def __init__(self, *observers: ChatObserver) -> None:
+        self._observers = observers
+        self._failed_hooks: set[tuple[int, str]] = set()
+
+    def _each(self, hook: str, *args: object) -> None:
+        for index, observer in enumerate(self._observers):
+            try:
+                getattr(observer, hook)(*args)
+            except Exception:
+                if (index, hook) not in self._failed_hooks:
+                    self._failed_hooks.add((index, hook))
+                    logger.exception(
+                        "observer %s failed in %s; further failures are not logged",
+                        type(observer).__name__,
+                        hook,
+                    )
+
+    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
+        self._each("first_token", role, model, provider, seconds, trace_id)
+
+    def generation_done(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        duration_s: float,
+        tpot_s: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        trace_id: str | None,
+    ) -> None:
+        self._each(
+            "generation_done",
+            role,
+            model,
+            provider,
+            duration_s,
+            tpot_s,
+            input_tokens,
+            output_tokens,
+            trace_id,
+        )
+
+    def inference_timeout(self, role: str, model: str) -> None:
+        self._each("inference_timeout", role, model)
+
+    def inference_error(self, role: str, model: str) -> None:
+        self._each("inference_error", role, model)
+
+    def store_operation(self, operation: str, backend: str, seconds: float) -> None:
+        self._each("store_operation", operation, backend, seconds)
+
+    def exchange_completed(self, summary: ExchangeSummary) -> None:
+        self._each("exchange_completed", summary)

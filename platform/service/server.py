@@ -1,0 +1,108 @@
+"""Runs the role service under uvicorn and prints the start-up banner once it really listens.
+
+The banner is a contract (scripts and the launcher read it):
+    ✅ Loaded role: sherlock (v1.2)        (one line per role)
+    ✅ Memory backend: SQLite (./data/sherlock.db)
+    🚀 HTTP server listening on :8080
+The last line is printed only after the socket is bound, with the actual port
+(so `--port 0` reports the free port it got).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from rolescope.errors import EnvironmentProblem
+from rolescope.roles import load_roles
+from rolescope.settings import FAULT_KEYS, Settings
+
+Say = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def settings_as_env(settings: Settings) -> dict[str, str]:
+    """The settings as ROLESCOPE_* variables, so worker processes rebuild exactly the same ones."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(exclude={"faults"}).items():
+        if value is not None:
+            env[f"ROLESCOPE_{name.upper()}"] = str(value)
+    for key in FAULT_KEYS:
+        env[f"ROLESCOPE_FAULT_{key.upper()}"] = str(getattr(settings.faults, key))
+    return env
+
+
+def _banner_before_listen(settings: Settings, say: Say) -> None:
+    from rolescope.service.app import build_store
+
+    roles = load_roles(settings.roles_path)
+    for role in roles.values():
+        say(f"✅ Loaded role: {role.name} (v{role.version})")
+    store = build_store(settings, next(iter(roles)))
+    say(f"✅ Memory backend: {store.backend_name} ({store.location})")
+    if settings.faults.active:
+        planted = ", ".join(
+            f"{k}={getattr(settings.faults, k)}" for k in FAULT_KEYS if getattr(settings.faults, k)
+        )
+        say(f"⚠️  Planted faults: {planted}")
+
+
+async def _serve_until_stopped(server: uvicorn.Server, say: Say) -> None:
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        port = server.servers[0].sockets[0].getsockname()[1] if server.servers else server.config.port
+        say(f"🚀 HTTP server listening on :{port}")
+    await task
+
+
+def run_server(settings: Settings, *, say: Say = _say) -> None:
+    """Validate, print the banner, serve until SIGINT/SIGTERM. Raises ConfigError on a bad role."""
+    from rolescope.service.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        "lifespan": "on",
+        # JSON logs: uvicorn's loggers propagate to the root handler rolescope installs.
+        "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+    }
+    if settings.workers > 1:
+        _banner_before_listen(settings, say)
+        os.environ.update(settings_as_env(settings))
+        say(f"🚀 HTTP server listening on :{settings.port}")
+        uvicorn.run(
+            "rolescope.service.app:create_app_from_env", factory=True, workers=settings.workers, **common
+        )
+        return
+    app = create_app(settings)
+    _banner_before_listen(settings, say)
+    server = uvicorn.Server(uvicorn.Config(app, **common))
+    try:
+        asyncio.run(_serve_until_stopped(server, say))
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the signal it caught; Ctrl-C is a normal stop.
+        pass
+    except SystemExit as exc:
+        # uvicorn exits with status 1 when it cannot bind or the lifespan fails to start.
+        if exc.code not in (0, None):
+            raise EnvironmentProblem(
+                f"the service could not start on {settings.host}:{settings.port} (port in use, or session "
+                "memory could not be opened); see the log lines above"
+            ) from exc
+    sys.stdout.flush()

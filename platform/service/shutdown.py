@@ -1,0 +1,155 @@
+"""Graceful shutdown: on SIGTERM, drain in-flight work and end every open stream with a terminal event.
+
+uvicorn already stops accepting connections on SIGTERM, waits for in-flight
+requests up to `timeout_graceful_shutdown`, then runs the lifespan shutdown
+(where the store is closed and telemetry flushed). What it cannot do is end an
+SSE stream that would outlive that timeout: the stream would be cancelled and
+the client would see a truncated reply with no terminal event. So:
+
+- `DrainSignal` learns of the exit signal the moment uvicorn does (a hook on
+  `uvicorn.Server.handle_exit`), and /readyz can report 503 from then on so a
+  load balancer stops routing here;
+- `drain_aware` wraps a stream's event generator: after the signal, a stream
+  may keep going for `grace_s` (most replies finish), then it is closed and
+  one terminal event (the caller's `farewell`, an `error` event) is sent.
+
+The wrapper costs one `asyncio.timeout` block per event and needs no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Share of the shutdown timeout a stream may keep generating before it is ended; the rest is
+# headroom for the terminal event, the lifespan shutdown (store close, telemetry flush) and exit.
+STREAM_GRACE_SHARE = 0.5
+# sse-starlette cancels a stream on its own once it sees the exit; it must wait longer than the
+# grace period (so the terminal event goes out first) and less than the shutdown timeout.
+STREAM_BACKSTOP_SHARE = 0.8
+SHUTDOWN_CODE = "shutting_down"
+SHUTDOWN_MESSAGE = "the service is shutting down before this reply finished; send the message again"
+
+
+def stream_grace_s(shutdown_timeout_s: float) -> float:
+    return max(0.0, shutdown_timeout_s * STREAM_GRACE_SHARE)
+
+
+def stream_backstop_s(shutdown_timeout_s: float) -> float:
+    return max(0.0, shutdown_timeout_s * STREAM_BACKSTOP_SHARE)
+
+
+class DrainSignal:
+    """Set once when the process starts shutting down; wakes every stream waiting on it."""
+
+    def __init__(self) -> None:
+        self._draining = False
+        self._lock = threading.Lock()
+        self._watched: dict[asyncio.AbstractEventLoop, set[asyncio.Timeout]] = {}
+        self._deadline: dict[asyncio.AbstractEventLoop, float] = {}
+        self.grace_s = 0.0
+        self.backstop_s = 0.0
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def begin(self, grace_s: float | None = None) -> None:
+        """Start draining (safe from a signal handler or any thread); later calls do nothing."""
+        with self._lock:
+            if self._draining:
+                return
+            if grace_s is not None:
+                self.grace_s = grace_s
+            self._draining = True
+            loops = list(self._watched)
+        for loop in loops:
+            # Timeouts belong to their loop; reschedule them from inside it.
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(self._arm, loop)
+
+    def reset(self) -> None:
+        """Back to serving (tests and in-process restarts)."""
+        with self._lock:
+            self._draining = False
+            self._deadline.clear()
+
+    def deadline(self, loop: asyncio.AbstractEventLoop) -> float:
+        if loop not in self._deadline:
+            self._deadline[loop] = loop.time() + self.grace_s
+        return self._deadline[loop]
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = self.deadline(loop)
+        for scope in list(self._watched.get(loop, ())):
+            scope.reschedule(deadline)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout) -> None:
+        with self._lock:
+            self._watched.setdefault(loop, set()).add(scope)
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout) -> None:
+        with self._lock:
+            watched = self._watched.get(loop)
+            if watched is not None:
+                watched.discard(scope)
+                if not watched:
+                    del self._watched[loop]
+
+
+async def drain_aware(
+    events: AsyncIterator[T], signal: DrainSignal, farewell: Callable[[], T]
+) -> AsyncIterator[T]:
+    """Pass `events` through; once draining and past the grace period, close them and yield `farewell()`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            # The timeout wraps only the wait for the next event, never a yield: the consumer's
+            # own awaits (sending to the socket) must not be cancelled by it.
+            async with asyncio.timeout_at(signal.deadline(loop) if signal.draining else None) as scope:
+                signal._watch(loop, scope)
+                try:
+                    item = await anext(events)
+                finally:
+                    signal._unwatch(loop, scope)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the stream's own timeout, not the drain
+            break
+        yield item
+    aclose: Any = getattr(events, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
+    yield farewell()
+
+
+# The process-wide signal the service and the exit hook share (one uvicorn server per process).
+DRAIN = DrainSignal()
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+def install_exit_hook(signal: DrainSignal = DRAIN) -> None:
+    """Make uvicorn's exit handler (SIGINT/SIGTERM) start draining `signal` before anything else."""
+    global _hook_installed
+    with _hook_lock:
+        if _hook_installed:
+            return
+        from uvicorn.server import Server
+
+        original = Server.handle_exit
+
+        def handle_exit(self: Server, sig: int, frame: object) -> None:
+            signal.begin()
+            original(self, sig, frame)  # type: ignore[arg-type]
+
+        Server.handle_exit = handle_exit  # type: ignore[method-assign]
+        _hook_installed = True

@@ -1,0 +1,90 @@
+"""Service settings: one pydantic-settings model read from `ROLESCOPE_*` variables and CLI flags.
+
+Fault knobs live in their own model with the `ROLESCOPE_FAULT_` prefix so a load
+test can plant a regression in a service it starts without touching any file.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FAULT_KEYS: tuple[str, ...] = ("cpu_per_token_us", "extra_allocations", "added_latency_ms", "error_rate")
+
+
+def bundled_roles_path() -> Path:
+    """The example roles shipped inside the package (sherlock and friends).
+
+    Resolved through a file because a strict editable install links each file
+    individually: the real folder is where the role files actually live, which
+    keeps the loader's "stay inside the folder" check meaningful.
+    """
+    marker = Path(str(resources.files("rolescope.examples").joinpath("sherlock.yaml")))
+    return marker.resolve().parent
+
+
+class FaultSettings(BaseSettings):
+    """Regressions planted on purpose in the simulator, so the gate has something to catch."""
+
+    model_config = SettingsConfigDict(env_prefix="ROLESCOPE_FAULT_", extra="forbid")
+
+    cpu_per_token_us: float = Field(default=0.0, ge=0, le=1_000_000, description="busy CPU work per token")
+    extra_allocations: int = Field(default=0, ge=0, le=10_000_000, description="small objects per request")
+    added_latency_ms: float = Field(default=0.0, ge=0, le=600_000, description="delay before the first token")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests that fail")
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, key) for key in FAULT_KEYS)
+
+
+class Settings(BaseSettings):
+    """Everything the role service process needs; `ROLESCOPE_<FIELD>` overrides each field."""
+
+    model_config = SettingsConfigDict(env_prefix="ROLESCOPE_", extra="ignore")
+
+    roles_path: Path = Field(default_factory=bundled_roles_path, description="a role file or a folder")
+    db_path: Path | None = Field(default=None, description="SQLite file; default ./data/<first role>.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    max_message_chars: int = Field(default=4000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=256)
+    concurrency_limit: int = Field(default=256, ge=0, description="in-flight chat requests; 0 = no limit")
+    shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    max_output_tokens: int = Field(default=1024, ge=1, description="tokens per reply, whatever the role asks")
+    max_turns_per_session: int = Field(
+        default=1000, ge=2, description="stored turns before a session is full"
+    )
+    api_keys: str | None = Field(default=None, description="comma-separated API keys; unset = open service")
+    api_keys_file: Path | None = Field(default=None, description="file with one API key a line")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve /metrics on this port instead of the API port"
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "warning"
+    access_log: bool = False
+    telemetry: bool = Field(
+        default=True, description="metrics, /metrics and tracing; off to measure their cost"
+    )
+    log_format: Literal["json", "text"] = Field(default="json", description="json lines carry the trace id")
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    capture_path: Path | None = Field(
+        default=None, description="append sampled, redacted shadow traffic here"
+    )
+    capture_sample: float = Field(default=0.2, ge=0, le=1, description="share of sessions captured")
+    capture_queue: int = Field(
+        default=10_000, ge=1, description="records waiting for the writer before drops"
+    )
+    measure_memory_dir: Path | None = Field(
+        default=None, description="run under memray and write allocations per request here (one worker)"
+    )
+
+    def resolved_db_path(self, first_role: str) -> Path:
+        return self.db_path if self.db_path is not None else Path("data") / f"{first_role}.db"

@@ -1,0 +1,1 @@
+"""The tuning loop: start the service, replay traffic, profile, measure memory, judge, sweep settings."""

@@ -1,0 +1,109 @@
+"""`rolescope tune`: one trial judged against the SLO spec, the baseline and (optionally) a reference."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rolescope.errors import ConfigError
+from rolescope.gate.collect import Collected, collect, default_baseline_path, load_policy
+from rolescope.gate.model import GatePolicy, Verdict
+from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.tune.trial import Status, TrialPlan, run_trial
+
+QUICK = {"runs": 3, "duration_s": 12.0}
+FULL = {"runs": 5, "duration_s": 30.0}
+_SUBSET = re.compile(r"^first (\d+) of \d+$")
+
+
+@dataclass
+class TuneOptions:
+    out: Path | None = None
+    quick: bool = False
+    runs: int | None = None
+    duration_s: float | None = None
+    speed: float = 10.0
+    users: int = 40
+    faults: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    pid: int | None = None
+    reference: list[Path] = field(default_factory=list)
+    slo: Path | None = None
+    baseline: Path | None = None
+    profile: bool = True
+    memory: bool = True
+    traffic: Path | None = None
+    roles: Path | None = None
+
+    def output_dir(self) -> Path:
+        return self.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+@dataclass
+class TuneOutcome:
+    out: Path
+    verdict: Verdict
+    policy: GatePolicy
+    collected: Collected
+    files: dict[str, Path]
+
+
+def memory_limit_of(baseline: Path) -> int | None:
+    """Replay the same subset of traffic the committed baseline measured, or the figures are incomparable."""
+    if not baseline.is_file():
+        return None
+    from rolescope.memory.model import load_baseline
+
+    match = _SUBSET.match(load_baseline(baseline).environment.traffic_subset)
+    return int(match.group(1)) if match else None
+
+
+def plan_for(options: TuneOptions, out: Path) -> TrialPlan:
+    preset = QUICK if options.quick else FULL
+    runs = options.runs or int(preset["runs"])
+    duration = options.duration_s or float(preset["duration_s"])
+    if runs < 1 or duration < 2:
+        raise ConfigError(f"--runs must be ≥ 1 and --duration ≥ 2 s (got {runs} runs of {duration} s)")
+    baseline = options.baseline or default_baseline_path()
+    return TrialPlan(
+        out=out,
+        runs=runs,
+        duration_s=duration,
+        speed=options.speed,
+        users=options.users,
+        faults=dict(options.faults),
+        settings=dict(options.settings),
+        target=options.target,
+        pid=options.pid,
+        profile=options.profile and (options.target is None or options.pid is not None),
+        # Without a baseline there is nothing to hold the figures to: skip the minute memray takes.
+        memory=options.memory and options.target is None and baseline.is_file(),
+        memory_limit=memory_limit_of(baseline),
+        traffic=options.traffic,
+        roles_path=options.roles,
+    )
+
+
+def judge_directory(
+    out: Path, policy: GatePolicy, reference: list[Path], baseline: Path | None, title: str
+) -> TuneOutcome:
+    collected = collect([out], reference or None, baseline)
+    verdict = judge_collected(policy, collected)
+    files = write_all(verdict, policy, collected, out, title=title)
+    return TuneOutcome(out, verdict, policy, collected, files)
+
+
+def tune(options: TuneOptions, status: Status) -> TuneOutcome:
+    """Run one trial and write verdict.json, junit.xml, summary.md and report.html into its directory."""
+    policy = load_policy(options.slo)  # a broken spec fails before minutes of load, not after
+    out = options.output_dir()
+    plan = plan_for(options, out)
+    if options.target is not None and options.pid is None:
+        status("tuning a running service: no profile without --pid, no memory measurement")
+    run_trial(plan, status)
+    status("judging the runs against the SLO spec and the baseline")
+    return judge_directory(out, policy, options.reference, options.baseline, "rolescope tune")

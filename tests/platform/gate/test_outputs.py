@@ -1,0 +1,175 @@
+"""The gate over run directories on disk, and everything it writes: verdict, junit, summary, report."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from rolescope.gate.collect import collect, load_policy
+from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.memory.environment import capture_environment
+from rolescope.memory.model import Baseline, KindFigures
+
+
+def memory_file(path: Path, allocations: float, bytes_: float, python: str | None = None) -> Path:
+    """A memory figures file in the baseline format, recorded "here" unless told otherwise."""
+    environment = capture_environment(digest="sha256:traffic")
+    if python:
+        environment = environment.model_copy(update={"python": python})
+    figures = KindFigures(
+        requests=100,
+        sessions=10,
+        allocations_per_request=allocations,
+        bytes_per_request=bytes_,
+        peak_bytes=1,
+        retained_bytes_per_session=0.0,
+        allocations_spread_pct=0.1,
+        bytes_spread_pct=0.1,
+        repeats=[],
+    )
+    Baseline(
+        recorded_at="2026-01-01T00:00:00Z",
+        repeats=3,
+        warmup=1,
+        environment=environment,
+        kinds={"chat": figures},
+    ).dump(path)
+    return path
+
+
+def write_run(directory: Path, seed: int, ttft: float = 0.12, error_every: int = 0, n: int = 120) -> Path:
+    rng = random.Random(seed)
+    directory.mkdir(parents=True)
+    lines = []
+    for i in range(n):
+        failed = error_every > 0 and i % error_every == 0
+        first = ttft * rng.uniform(0.9, 1.1)
+        itl = [rng.uniform(0.02, 0.03) for _ in range(8)]
+        lines.append(
+            json.dumps(
+                {
+                    "name": "chat stream",
+                    "kind": "stream",
+                    "intended_start": 1000 + i * 0.1,
+                    "start": 1000 + i * 0.1,
+                    "ok": not failed,
+                    "status": 500 if failed else 200,
+                    "ttft_s": None if failed else first,
+                    "tpot_s": None if failed else sum(itl) / len(itl),
+                    "itl_s": [] if failed else itl,
+                    "e2e_s": first + sum(itl),
+                    "output_tokens": 0 if failed else 9,
+                    "error": "HTTP 500" if failed else None,
+                }
+            )
+        )
+    (directory / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    (directory / "slis.json").write_text("{}")
+    (directory / "service.json").write_text(json.dumps({"cpu_seconds": 0.5 + rng.uniform(0, 0.01)}))
+    return directory
+
+
+def write_tune_dir(root: Path, seeds: range, allocations: float = 1010.0, **kwargs: float) -> Path:
+    for index, seed in enumerate(seeds, start=1):
+        write_run(root / f"load-{index}", seed, **kwargs)  # type: ignore[arg-type]
+    memory_file(root / "memory.json", allocations, 201_000.0)
+    return root
+
+
+@pytest.fixture
+def baseline(tmp_path: Path) -> Path:
+    return memory_file(tmp_path / "baseline.json", 1000.0, 200_000.0)
+
+
+def run_gate(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "rolescope.cli", "gate", *args], capture_output=True, text=True, timeout=120
+    )
+    # Rich wraps long lines at the terminal width; compare words, not line breaks.
+    result.stderr = " ".join(result.stderr.split())
+    return result
+
+
+def test_memory_from_another_environment_is_noted_not_judged(tmp_path: Path) -> None:
+    tune = write_tune_dir(tmp_path / "tune", range(1), allocations=5000.0)
+    other = memory_file(tmp_path / "other.json", 1000.0, 200_000.0, python="2.7.18")
+    collected = collect([tune], None, other)
+    assert collected.memory == {}
+    assert any("different environment" in note and "2.7.18" in note for note in collected.notes)
+
+
+def test_a_tune_directory_expands_to_its_load_runs_and_passes(tmp_path: Path, baseline: Path) -> None:
+    tune = write_tune_dir(tmp_path / "tune", range(3))
+    collected = collect([tune], None, baseline)
+    assert [Path(run.path).name for run in collected.candidate] == ["load-1", "load-2", "load-3"]
+    assert collected.memory == {"chat.allocations_per_request": 1010.0, "chat.bytes_per_request": 201_000.0}
+    policy = load_policy(None)
+    verdict = judge_collected(policy, collected)
+    assert verdict.passed, [c.message for c in verdict.failed]
+    names = {c.name for c in verdict.checks}
+    assert {"chat-availability", "streaming-time-to-first-token", "goodput"} <= names
+    assert {"memory:chat.allocations_per_request", "memory:chat.bytes_per_request"} <= names
+
+
+def test_every_output_names_the_failed_check(tmp_path: Path, baseline: Path) -> None:
+    reference = write_tune_dir(tmp_path / "ref", range(5))
+    candidate = write_tune_dir(tmp_path / "cand", range(10, 15), allocations=1100.0, ttft=0.2)
+    collected = collect([candidate], [reference], baseline)
+    policy = load_policy(None)
+    verdict = judge_collected(policy, collected)
+    out = tmp_path / "out"
+    files = write_all(verdict, policy, collected, out)
+    assert set(files) == {"verdict", "junit", "summary", "report"}
+
+    data = json.loads(files["verdict"].read_text())
+    assert data["verdict"] == "fail" and data["passed"] is False
+    assert set(data["failed"]) == {"ab:ttft_p95", "ab:e2e_p95", "memory:chat.allocations_per_request"}
+    ttft = next(c for c in data["checks"] if c["name"] == "ab:ttft_p95")
+    assert ttft["figure"] == pytest.approx(0.667, abs=0.1)
+    assert ttft["limit"] == 0.10 and ttft["margin"] < 0
+    assert ttft["statistics"]["p_adjusted"] < 0.05 and len(ttft["statistics"]["candidate"]) == 5
+
+    suites = ET.parse(files["junit"]).getroot()
+    cases = {case.get("name"): case for case in suites.iter("testcase")}
+    assert len(cases) == len(data["checks"])
+    assert cases["memory:chat.allocations_per_request"].find("failure") is not None
+    assert cases["goodput"].find("failure") is None
+    assert suites.get("failures") == "3"
+
+    summary = files["summary"].read_text()
+    assert summary.startswith("## ❌ rolescope gate: FAIL — 3 of")
+    assert "| ❌ | `chat.allocations_per_request` | 1,000.0 | 1,100.0 | +10.00 %" in summary
+    assert "### SLIs vs SLOs" in summary and "### Memory vs baseline" in summary
+
+    report = files["report"].read_text()
+    assert report.startswith("<!doctype html>") and "<svg" in report
+    assert "ab:ttft_p95" in report and "memory per request vs baseline" in report
+    assert "<script src=" not in report and "<link " not in report  # self-contained
+
+
+def test_gate_cli_exit_codes(tmp_path: Path, baseline: Path) -> None:
+    good = write_tune_dir(tmp_path / "good", range(3))
+    passed = run_gate(str(good), "--baseline", str(baseline))
+    assert passed.returncode == 0, passed.stderr + passed.stdout
+    assert "PASS" in passed.stdout and (good / "report.html").is_file()
+
+    bad = write_tune_dir(tmp_path / "bad", range(3), error_every=50)
+    failed = run_gate(str(bad), "--baseline", str(baseline), "--out", str(tmp_path / "verdict"))
+    assert failed.returncode == 1
+    assert "chat-availability" in failed.stderr
+    assert json.loads((tmp_path / "verdict" / "verdict.json").read_text())["failed"] == ["chat-availability"]
+
+    missing = run_gate(str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert "no such run directory" in missing.stderr
+
+    spec = tmp_path / "slo.yaml"
+    spec.write_text("slos: []\ngate:\n  relative_tolerance:\n    nonsense_p95: 0.1\n")
+    wrong = run_gate(str(good), "--slo", str(spec))
+    assert wrong.returncode == 2 and "nonsense_p95" in wrong.stderr

@@ -1,0 +1,129 @@
+"""The OpenAI-compatible backend against a second, real rolescope serving `/v1/chat/completions`."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from rolescope.inference.base import InferenceError, InferenceInput, InferenceTimeoutError
+from rolescope.inference.openai_http import OpenAIHttpBackend
+from rolescope.roles import load_roles
+from rolescope.service.launcher import ServiceProcess, launch_service
+from rolescope.settings import bundled_roles_path
+
+SLOW_ROLE = {
+    "name": "slowpoke",
+    "version": "1.0",
+    "persona": {
+        "display_name": "Slowpoke",
+        "background": "A slow thinker.",
+        "traits": ["slow"],
+        "speaking_style": "drawling",
+    },
+    "inference": {"timeout_ms": 60000, "simulator": {"ttft_ms": 1000, "tokens_per_second": 100}},
+}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory, fast_roles_path: Path) -> Iterator[ServiceProcess]:
+    """The "model server": a rolescope with the example roles and a slow one."""
+    folder = tmp_path_factory.mktemp("upstream-roles")
+    shutil.copy(fast_roles_path / "sherlock.yaml", folder / "sherlock.yaml")
+    (folder / "slowpoke.yaml").write_text(yaml.safe_dump(SLOW_ROLE))
+    work = tmp_path_factory.mktemp("upstream")
+    with launch_service(roles_path=folder, db_path=work / "u.db", log_path=work / "u.log") as process:
+        yield process
+
+
+def _inputs(message: str) -> InferenceInput:
+    role = load_roles(bundled_roles_path())["sherlock"]
+    return InferenceInput(
+        role.name,
+        role.version,
+        role.persona.system_prompt(),
+        (),
+        message,
+        role.persona,
+        role.response_constraints,
+    )
+
+
+def test_backend_infers_and_streams_from_a_real_server(upstream: ServiceProcess) -> None:
+    async def run() -> None:
+        backend = OpenAIHttpBackend(upstream.url)
+        try:
+            whole = await backend.infer("sherlock", _inputs("Who forged the will?"), 10_000)
+            chunks = [
+                c async for c in backend.infer_stream("sherlock", _inputs("Who forged the will?"), 10_000)
+            ]
+        finally:
+            await backend.aclose()
+        assert "forged" in whole.text or "will" in whole.text
+        assert "".join(c.text for c in chunks) == whole.text
+        assert sum(1 for c in chunks if c.text) >= 3
+        assert chunks[-1].usage == whole.usage and whole.usage.output_tokens > 0
+
+    asyncio.run(run())
+
+
+def test_backend_timeouts_and_errors_are_raised_never_papered_over(upstream: ServiceProcess) -> None:
+    async def run() -> None:
+        backend = OpenAIHttpBackend(upstream.url)
+        try:
+            with pytest.raises(InferenceTimeoutError):
+                await backend.infer("slowpoke", _inputs("Well?"), 200)
+            with pytest.raises(InferenceTimeoutError):
+                async for _ in backend.infer_stream("slowpoke", _inputs("Well?"), 200):
+                    pass
+            with pytest.raises(InferenceError):
+                await backend.infer("moriarty", _inputs("hi"), 5_000)
+        finally:
+            await backend.aclose()
+        unreachable = OpenAIHttpBackend("http://127.0.0.1:9")
+        with pytest.raises(InferenceError):
+            await unreachable.infer("sherlock", _inputs("hi"), 5_000)
+        await unreachable.aclose()
+
+    asyncio.run(run())
+
+
+def test_a_rolescope_role_served_by_another_rolescope(
+    upstream: ServiceProcess, tmp_path: Path, service_factory
+) -> None:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load((bundled_roles_path() / "sherlock.yaml").read_text())
+    document["inference"] = {
+        "backend": "openai",
+        "base_url": upstream.url,
+        "model": "sherlock",
+        "timeout_ms": 10000,
+    }
+    proxy_roles = tmp_path / "roles"
+    proxy_roles.mkdir()
+    (proxy_roles / "sherlock.yaml").write_text(yaml.safe_dump(document))
+    timeout_role = dict(
+        document,
+        name="impatient",
+        inference={"backend": "openai", "base_url": upstream.url, "model": "slowpoke", "timeout_ms": 200},
+    )
+    (proxy_roles / "impatient.yaml").write_text(yaml.safe_dump(timeout_role))
+    proxy = service_factory(roles_path=proxy_roles)
+
+    message = {"message": "Who stole the emerald?", "role": "sherlock"}
+    direct = httpx.post(
+        f"{upstream.url}/v1/chat/completions",
+        timeout=30,
+        json={"model": "sherlock", "messages": [{"role": "user", "content": message["message"]}]},
+    )
+    via_proxy = httpx.post(f"{proxy.url}/v1/chat", json=message, timeout=30)
+    assert via_proxy.status_code == 200, via_proxy.text
+    assert via_proxy.json()["content"] == direct.json()["choices"][0]["message"]["content"]
+    assert via_proxy.json()["usage"]["output_tokens"] == direct.json()["usage"]["completion_tokens"]
+
+    timed_out = httpx.post(f"{proxy.url}/v1/chat", json={"message": "Well?", "role": "impatient"}, timeout=30)
+    assert timed_out.status_code == 504
+    assert timed_out.json()["error"]["code"] == "inference_timeout"
