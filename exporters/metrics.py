@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -52,10 +53,13 @@ class RequestLabels:
     answer runs in a child task that sees a copy of the context, not the context itself.
     """
 
-    __slots__ = ("role",)
+    __slots__ = ("failed_status", "role")
 
     def __init__(self) -> None:
         self.role: str | None = None
+        # A stream that ends with an `error` event was sent with status 200; this is the
+        # status its error carried, so the request counts as the failure the user saw.
+        self.failed_status: int | None = None
 
 
 REQUEST_LABELS: ContextVar[RequestLabels | None] = ContextVar("rolescope_request_labels", default=None)
@@ -74,7 +78,10 @@ def multiprocess_enabled() -> bool:
 
 def current_exemplar() -> dict[str, str] | None:
     """The trace-id exemplar of the current request, or None when it is not sampled."""
-    context = trace.get_current_span().get_span_context()
+    return _exemplar_of(trace.get_current_span().get_span_context())
+
+
+def _exemplar_of(context: SpanContext) -> dict[str, str] | None:
     if not context.trace_flags.sampled:
         return None
     return {"trace_id": format(context.trace_id, "032x")}
@@ -226,14 +233,26 @@ class ServiceMetrics:
         return {"trace_id": trace_id} if sampled else None
 
     # --- HTTP (called by the ASGI middleware) ----------------------------------------
-    def observe_http(self, route: str, method: str, status_class: str, role: str, seconds: float) -> None:
+    def observe_http(
+        self,
+        route: str,
+        method: str,
+        status_class: str,
+        role: str,
+        seconds: float,
+        span_context: SpanContext | None = None,
+    ) -> None:
+        """One request; the exemplar comes from `span_context` (the request's span) or the current span."""
         labels = (route, method, status_class, role)
         children = self._http_children.get(labels)
         if children is None:
             children = (self.http_requests.labels(*labels), self.http_duration.labels(*labels))
             self._http_children[labels] = children
         children[0].inc()
-        children[1].observe(seconds, current_exemplar() if self.exemplars else None)
+        exemplar = None
+        if self.exemplars:
+            exemplar = current_exemplar() if span_context is None else _exemplar_of(span_context)
+        children[1].observe(seconds, exemplar)
 
     def in_flight(self, route: str) -> Gauge:
         gauge = self._in_flight_children.get(route)
@@ -285,6 +304,10 @@ class ServiceMetrics:
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         # The role may differ from the request's when a session pins it: label the HTTP series with it.
         _note_role(summary.role)
+        if summary.stream and summary.status >= 500:
+            labels = REQUEST_LABELS.get()
+            if labels is not None:
+                labels.failed_status = summary.status
 
     # --- telemetry about telemetry ------------------------------------------------------
     def count_dropped(self, signal: str, reason: str, amount: int = 1) -> None:

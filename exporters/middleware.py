@@ -1,8 +1,8 @@
-"""Pure ASGI middlewares: HTTP metrics, and one server span per request.
+"""Pure ASGI middleware: HTTP metrics and one server span per request, in one layer.
 
-Both are plain `__init__(app, ...)` / `async __call__` classes: Starlette's
+It is a plain `__init__(app, ...)` / `async __call__` class: Starlette's
 `BaseHTTPMiddleware` runs every request through an extra task and memory
-stream and cost ~60 % of the throughput of a bare endpoint where these cost
+stream and cost ~60 % of the throughput of a bare endpoint where this costs
 nothing measurable.
 
 Labels stay bounded: the route is the template the request matched
@@ -85,51 +85,6 @@ def _route_path(scope: Scope) -> str:
     return path[len(root):] or "/" if root and path.startswith(root) else path
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request by route template, method, status class and role."""
-
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        self._templates: RouteTemplates | None = None
-
-    def _resolve(self, scope: Scope) -> str:
-        if self._templates is None:
-            router = getattr(scope.get("app"), "router", None)
-            self._templates = RouteTemplates(getattr(router, "routes", ()))
-        return self._templates.resolve(_route_path(scope))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = self._resolve(scope)
-        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        status = 0
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        labels = RequestLabels()
-        token = REQUEST_LABELS.set(labels)
-        in_flight = self.metrics.in_flight(route)
-        in_flight.inc()
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - started
-            in_flight.dec()
-            REQUEST_LABELS.reset(token)
-            state = scope.get("state")
-            role = self.metrics.role_label((state.get(ROLE_STATE_KEY) if state else None) or labels.role)
-            # No response started means the app raised: the server answers 500.
-            self.metrics.observe_http(route, method, status_class(status or 500), role, elapsed)
-
-
 class _HeaderGetter:
     """Reads trace-context headers straight from the ASGI header list."""
 
@@ -163,38 +118,62 @@ def _random_span(parent: otel_context.Context | None) -> trace.Span:
     return NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(0)))
 
 
-class ServerSpanMiddleware:
-    """One SERVER span per request (except scrapes and probes), current while the app runs.
+class TelemetryMiddleware:
+    """One pure ASGI layer for HTTP metrics and the request's SERVER span.
 
-    With `tracer_provider=None` nothing is exported: each request still gets a trace
-    id (the caller's, from `traceparent`, or a fresh one) so replies and log lines agree.
+    Metrics: every request counted and timed by route template, method, status class
+    and role, and the in-flight gauge. Spans: one SERVER span per request except
+    scrapes and probes, current while the app runs. With `tracer_provider=None`
+    nothing is exported: each request still gets a trace id (the caller's, from
+    `traceparent`, or a fresh one) so replies and log lines agree.
+
+    One layer rather than two: one extra coroutine frame, one `send` wrapper and one
+    status capture per request. `metrics=None` or `spans=False` leaves a part out.
     """
 
-    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        *,
+        spans: bool = True,
+    ) -> None:
         self.app = app
+        self.metrics = metrics
+        self._spans = spans
         self._tracer = tracer_provider.get_tracer(__name__) if tracer_provider is not None else None
+        self._templates: RouteTemplates | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
-            await self.app(scope, receive, send)
-            return
+    def _resolve(self, scope: Scope) -> str:
+        if self._templates is None:
+            router = getattr(scope.get("app"), "router", None)
+            self._templates = RouteTemplates(getattr(router, "routes", ()))
+        return self._templates.resolve(_route_path(scope))
+
+    def _start_span(self, scope: Scope) -> tuple[trace.Span, object]:
         parent = _incoming_context(scope)
-        method = scope["method"]
         if self._tracer is None:
             span = _random_span(parent)
         else:
-            span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        try:
-            if not span.is_recording():
-                await self.app(scope, receive, send)
-                return
-            await self._traced(span, scope, receive, send)
-        finally:
-            otel_context.detach(token)
-            span.end()
+            # With rolescope's provider an unsampled request never reaches the SDK here.
+            span = self._tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER)
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
-    async def _traced(self, span: trace.Span, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.metrics
+        traced = self._spans and scope["path"] not in UNTRACED_PATHS
+        if metrics is None and not traced:
+            await self.app(scope, receive, send)
+            return
+        span: trace.Span | None = None
+        span_token: object = None
+        if traced:
+            span, span_token = self._start_span(scope)
+        recording = span is not None and span.is_recording()
         status = 0
 
         async def send_status(message: Message) -> None:
@@ -203,21 +182,64 @@ class ServerSpanMiddleware:
                 status = message["status"]
             await send(message)
 
+        if metrics is not None:
+            route = self._resolve(scope)
+            labels = RequestLabels()
+            labels_token = REQUEST_LABELS.set(labels)
+            in_flight = metrics.in_flight(route)
+            in_flight.inc()
+        started = time.perf_counter()
         try:
             await self.app(scope, receive, send_status)
         except Exception as exc:
-            span.record_exception(exc)
-            status = status or 500
+            if recording and span is not None:
+                span.record_exception(exc)
             raise
         finally:
-            route = getattr(scope.get("route"), "path", None) or names.UNMATCHED_ROUTE
-            span.update_name(f"{scope['method']} {route}")
-            span.set_attributes({
-                "http.request.method": scope["method"],
-                "url.path": scope["path"],
-                "url.scheme": scope.get("scheme", "http"),
-                "http.route": route,
-                "http.response.status_code": status or 500,
-            })
-            if (status or 500) >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+            elapsed = time.perf_counter() - started
+            # No response started means the app raised: the server answers 500.
+            status = status or 500
+            if metrics is not None:
+                in_flight.dec()
+                REQUEST_LABELS.reset(labels_token)
+                state = scope.get("state")
+                role = metrics.role_label((state.get(ROLE_STATE_KEY) if state else None) or labels.role)
+                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+                context = span.get_span_context() if span is not None else None
+                if labels.failed_status is not None and 200 <= status < 300:
+                    status = labels.failed_status
+                metrics.observe_http(route, method, status_class(status), role, elapsed, context)
+            if span is not None:
+                if recording:
+                    _describe(span, scope, status)
+                otel_context.detach(span_token)  # type: ignore[arg-type]
+                span.end()
+
+
+def _describe(span: trace.Span, scope: Scope, status: int) -> None:
+    """Name and HTTP attributes of a recorded server span, once the router has matched."""
+    route = getattr(scope.get("route"), "path", None) or names.UNMATCHED_ROUTE
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attributes({
+        "http.request.method": scope["method"],
+        "url.path": scope["path"],
+        "url.scheme": scope.get("scheme", "http"),
+        "http.route": route,
+        "http.response.status_code": status,
+    })
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
+
+
+class MetricsMiddleware(TelemetryMiddleware):
+    """HTTP metrics only (as a layer of its own, e.g. under another span middleware)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        super().__init__(app, metrics, spans=False)
+
+
+class ServerSpanMiddleware(TelemetryMiddleware):
+    """The server span only."""
+
+    def __init__(self, app: ASGIApp, tracer_provider: trace.TracerProvider | None = None) -> None:
+        super().__init__(app, None, tracer_provider)

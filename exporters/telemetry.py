@@ -5,8 +5,8 @@ gets installed:
 
 - `ServiceMetrics` as the chat observer (composed with any observer given to
   `create_app`), labelled with the loaded roles and their models;
-- the HTTP metrics middleware and the server-span middleware (outermost, so they
-  also see requests the limits refuse);
+- one pure ASGI middleware for HTTP metrics and the server span (outermost, so it
+  also sees requests the limits refuse);
 - `GET /metrics`;
 - the OpenTelemetry SDK when an `OTEL_*` endpoint is set, flushed at shutdown.
 """
@@ -27,7 +27,7 @@ from rolescope.exporters import names
 from rolescope.exporters.exposition import METRICS_PATH, mark_worker_dead, metrics_endpoint
 from rolescope.exporters.logging import configure_json_logging
 from rolescope.exporters.metrics import ServiceMetrics
-from rolescope.exporters.middleware import MetricsMiddleware, ServerSpanMiddleware
+from rolescope.exporters.middleware import TelemetryMiddleware
 from rolescope.exporters.tracing import install_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,7 @@ def install_telemetry(
     provider = _tracing_once(metrics, environ, app.version)
 
     _disable_native_fastapi_telemetry(app)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(ServerSpanMiddleware, tracer_provider=provider)
+    app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer_provider=provider)
     app.add_route(METRICS_PATH, metrics_endpoint(metrics.registry), include_in_schema=False)
     _flush_at_shutdown(app, provider)
     app.state.metrics = metrics  # shadow-traffic capture counts its drops here

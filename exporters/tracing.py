@@ -8,15 +8,18 @@ an exporter; what the exporter cannot take is dropped and counted in
 `rolescope_telemetry_dropped_total{signal="spans"}` (the first failure is logged
 once). Bad values are rejected at start-up; at run time telemetry only degrades.
 
-Unsampled requests are the common case (90 % by default), so the tracer takes a
-shortcut for them: under a parent-based sampler, a child of an unsampled span
-can never be sampled, so it is given the parent's non-recording span instead of
-going through the SDK (which costs ~10 µs a span and a context switch).
+Unsampled requests are the common case (90 % by default), so the tracer takes
+shortcuts for them. A root span's sampling decision is made up front from the
+trace id it draws (the ratio sampler's own rule), so an unsampled request gets a
+non-recording span with fresh ids without running the SDK; and under a
+parent-based sampler a child of an unsampled span can never be sampled, so it is
+given the parent's non-recording span (the SDK costs ~10 µs a span).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -187,16 +191,59 @@ def _unsampled_parent(context: Any) -> trace.Span | None:
     return None
 
 
-class ShortcutTracer(trace.Tracer):
-    """An SDK tracer that hands children of unsampled spans their parent's non-recording span."""
+class PresetIdGenerator(RandomIdGenerator):
+    """Random ids, except that the next trace id can be chosen in advance (per thread).
 
-    def __init__(self, inner: trace.Tracer) -> None:
+    The root shortcut draws the trace id itself to decide sampling before the SDK runs;
+    a sampled root must then get that very id from the SDK, or the SDK's sampler would
+    decide again on another id and sample ratio² of the requests.
+    """
+
+    def __init__(self) -> None:
+        self._next = threading.local()
+
+    def preset(self, trace_id: int) -> None:
+        self._next.trace_id = trace_id
+
+    def generate_trace_id(self) -> int:
+        trace_id: int = getattr(self._next, "trace_id", 0)
+        if trace_id:
+            self._next.trace_id = 0
+            return trace_id
+        return super().generate_trace_id()
+
+
+# The flags the SDK gives an unsampled span with a random trace id (W3C Trace Context level 2).
+_UNSAMPLED_FLAGS: Final = trace.TraceFlags(getattr(trace.TraceFlags, "RANDOM_TRACE_ID", 0))
+
+
+class ShortcutTracer(trace.Tracer):
+    """An SDK tracer that skips the SDK for spans that will not be sampled.
+
+    Children of an unsampled span get their parent's non-recording span. A root span
+    (no valid parent) draws its trace id and applies the root sampler's rule — the low
+    64 bits under a bound, exactly as `TraceIdRatioBased` does — so an unsampled root
+    is one non-recording span with fresh ids, at the cost of two random numbers.
+    """
+
+    def __init__(self, inner: trace.Tracer, ids: PresetIdGenerator | None, root_bound: int | None) -> None:
         self._inner = inner
+        self._ids = ids
+        self._root_bound = root_bound
 
     def start_span(self, name: str, context: Any = None, *args: Any, **kwargs: Any) -> trace.Span:
-        parent = _unsampled_parent(context)
-        if parent is not None:
-            return trace.NonRecordingSpan(parent.get_span_context())
+        parent = trace.get_current_span(context).get_span_context()
+        if parent.is_valid:
+            if not parent.trace_flags.sampled:
+                return trace.NonRecordingSpan(parent)
+        elif self._ids is not None and self._root_bound is not None:
+            trace_id = random.getrandbits(128) or 1
+            if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= self._root_bound:
+                span_id = random.getrandbits(64) or 1
+                return trace.NonRecordingSpan(
+                    trace.SpanContext(trace_id, span_id, is_remote=False, trace_flags=_UNSAMPLED_FLAGS)
+                )
+            self._ids.preset(trace_id)
         return self._inner.start_span(name, context, *args, **kwargs)
 
     def start_as_current_span(  # type: ignore[override]
@@ -208,11 +255,33 @@ class ShortcutTracer(trace.Tracer):
         return self._inner.start_as_current_span(name, context, *args, **kwargs)
 
 
+def root_bound(sampler: Sampler) -> int | None:
+    """The bound on a trace id's low 64 bits under which `sampler` samples a root span.
+
+    None when the rule is not known (a sampler rolescope does not build), and the SDK decides.
+    """
+    # ParentBased keeps its root sampler private; without it the SDK decides every root.
+    root = getattr(sampler, "_root", None) if isinstance(sampler, ParentBased) else sampler
+    if isinstance(root, TraceIdRatioBased):
+        return root.bound
+    if root is ALWAYS_ON:
+        return TraceIdRatioBased.TRACE_ID_LIMIT + 1
+    if root is ALWAYS_OFF:
+        return 0
+    return None
+
+
 class ShortcutTracerProvider(TracerProvider):
-    """A TracerProvider whose tracers take the unsampled shortcut (parent-based samplers only)."""
+    """A TracerProvider whose tracers take the unsampled shortcuts (parent-based samplers only)."""
+
+    def __init__(self, sampler: Sampler, **kwargs: Any) -> None:
+        ids = PresetIdGenerator()
+        super().__init__(sampler=sampler, id_generator=ids, **kwargs)
+        self._preset_ids = ids
+        self._root_bound = root_bound(sampler)
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return ShortcutTracer(super().get_tracer(*args, **kwargs))
+        return ShortcutTracer(super().get_tracer(*args, **kwargs), self._preset_ids, self._root_bound)
 
 
 # --- export: batch only, drops counted ----------------------------------------------------

@@ -14,6 +14,7 @@ process's `ReplayContext`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,6 +36,13 @@ STREAM_HEADERS = {
     "Accept": "text/event-stream",
     "Accept-Encoding": "identity",
 }
+# Read from the environment only (never written to settings.json with the run).
+API_KEY_ENV = "ROLESCOPE_LOAD_API_KEY"
+
+
+def with_api_key(headers: dict[str, str], api_key: str | None) -> dict[str, str]:
+    """The headers with `Authorization: Bearer <key>` when the service needs a key."""
+    return {**headers, "Authorization": f"Bearer {api_key}"} if api_key else headers
 
 
 def _sleep_until(moment: float) -> None:
@@ -76,6 +84,9 @@ class ReplayUserBase(FastHttpUser):
         self._session_id = ""
         self._session_start = 0.0
         self._previous_end: float | None = None
+        api_key = os.environ.get(API_KEY_ENV, "").strip() or None
+        self._json_headers = with_api_key(JSON_HEADERS, api_key)
+        self._stream_headers = with_api_key(STREAM_HEADERS, api_key)
 
     def wait_time(self) -> float:
         self._due = self._plan_next()
@@ -134,7 +145,7 @@ class ReplayUserBase(FastHttpUser):
         origin = intended if from_intended else start
         sample = self._sample("chat", turn, intended, start)
         with self.client.post(
-            CHAT_PATH, data=json.dumps(body), headers=JSON_HEADERS, name="chat", catch_response=True
+            CHAT_PATH, data=json.dumps(body), headers=self._json_headers, name="chat", catch_response=True
         ) as response:
             end = time.time()
             sample.status = int(response.status_code or 0)
@@ -159,7 +170,7 @@ class ReplayUserBase(FastHttpUser):
         with self.client.post(
             CHAT_PATH,
             data=json.dumps(body),
-            headers=STREAM_HEADERS,
+            headers=self._stream_headers,
             name="stream",
             stream=True,
             catch_response=True,

@@ -15,6 +15,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from rolescope.errors import ConfigError
 
 MAX_ROLE_FILE_BYTES = 64 * 1024

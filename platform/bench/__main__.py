@@ -24,12 +24,16 @@ BENCHMARKS: tuple[str, ...] = (
     "gate_accuracy",
     "session_store",
     "memory_baseline",
+    "slo_rules",
+    "admission",
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rolescope.bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where to write the JSON figures")
     args = parser.parse_args(argv)

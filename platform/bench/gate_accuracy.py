@@ -2,8 +2,13 @@
 
 Each trial launches six services side by side — a reference, an unchanged copy
 (A/A), and four planted regressions through the simulator's fault knobs — and
-interleaves their load runs (five a side), then judges every variant against
-the reference. Regressions, sized from a calibration run so they are what
+interleaves their load runs, then judges every variant against the reference.
+Timing is judged across runs, so the reference, the A/A copy and the timing
+regressions get eight runs each: with five, a single run disturbed by another
+process on the machine breaks the complete separation that five a side need
+to stay significant after Holm's correction over six checks. The error
+regression needs only enough requests (three runs), the allocation regression
+none beyond one (memray measures it separately). Regressions, sized from a calibration run so they are what
 they claim to be:
 
   cpu          +20 % service CPU per output token (cpu_per_token_us)
@@ -32,8 +37,9 @@ from rolescope.gate.runstats import run_statistic
 from rolescope.settings import bundled_roles_path
 from rolescope.tune.ab import AbPlan, Arm, judge_ab, run_interleaved
 
-RUNS = 5
-DURATION_S = 4.0
+TIMING_RUNS = 8
+RUNS = {"cpu": TIMING_RUNS, "latency": TIMING_RUNS, "errors": 3, "allocations": 1}
+DURATION_S = 3.0
 USERS = 10
 SPEED = 100.0
 MEMORY_LIMIT = 60
@@ -74,9 +80,10 @@ def _calibrate(root: Path, roles: Path) -> tuple[float, float]:
 
 
 def _trial(root: Path, roles: Path, faults: dict[str, dict[str, float]]) -> dict[str, list[str]]:
-    arms = [Arm("reference", runs=RUNS, measure_memory=True), Arm("unchanged", runs=RUNS)]
+    arms = [Arm("reference", runs=TIMING_RUNS, measure_memory=True), Arm("unchanged", runs=TIMING_RUNS)]
     arms += [
-        Arm(name, fault, runs=RUNS, measure_memory=name == "allocations") for name, fault in faults.items()
+        Arm(name, fault, runs=RUNS[name], measure_memory=name == "allocations")
+        for name, fault in faults.items()
     ]
     plan = AbPlan(root, arms, DURATION_S, SPEED, USERS, memory_limit=MEMORY_LIMIT, roles_path=roles)
     directories = run_interleaved(plan, lambda message: None)
@@ -93,9 +100,9 @@ def run(quick: bool = False) -> dict[str, float]:
         root = Path(scratch)
         roles = _fast_roles(root / "roles")
         cpu_ms, allocations = _calibrate(root, roles)
-        faults = {
+        faults: dict[str, dict[str, float]] = {
             "cpu": {"cpu_per_token_us": round(0.20 * cpu_ms * 1000, 1)},
-            "allocations": {"extra_allocations": round(0.10 * allocations)},
+            "allocations": {"extra_allocations": float(round(0.10 * allocations))},
             "latency": {"added_latency_ms": 50.0},
             "errors": {"error_rate": 0.02},
         }
@@ -114,6 +121,8 @@ def run(quick: bool = False) -> dict[str, float]:
             print(
                 f"trial {trial}/{trials} ({time.monotonic() - started:.0f} s): "
                 + "; ".join(f"{name} failed {sorted(checks) or 'nothing'}" for name, checks in failed.items())
+                + f" — so far detected {detected}, A/A false failures {false_failures}",
+                flush=True,
             )
     figures = {f"{name}_detection_ratio": count / trials for name, count in detected.items()}
     figures["aa_false_failure_ratio"] = false_failures / trials

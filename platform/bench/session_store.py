@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+
 from rolescope.storage.base import ExchangeRecord, MemoryPolicyView, Turn
 from rolescope.storage.sqlite_store import SqliteSessionStore, Synchronous
 

@@ -9,15 +9,24 @@ of telemetry is not hidden behind simulated waiting:
   OTLP/HTTP receiver run here;
 - `traced_all`: the same with every request traced.
 
-wrk drives `POST /v1/chat` (non-streaming) at each in turn, round after round,
-and the figures are throughput ratios against `off` (medians over rounds), so
-machine speed cancels out. Target: `default` keeps at least 0.90.
+wrk drives `POST /v1/chat` (non-streaming, 16 connections) at each in turn,
+round after round, in an order that changes every round. The figures are
+throughput ratios against `off` measured in the same round, median over the
+rounds, so machine speed and load drifting during the run cancel out. Target:
+`default` keeps at least 0.90.
+
+Each run also reads the service's CPU time from /proc, for CPU seconds per
+request: a single-worker service that is CPU-bound serves 1 / (CPU per request)
+requests a second when it has a core to itself, and that figure hardly moves when
+other work shares the machine, so `off`'s CPU per request over the variant's is
+printed next to the throughput ratio as a steadier estimate of the same cost.
 
     python -m rolescope.bench.telemetry_cost [--quick]
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
@@ -28,16 +37,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from rolescope.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from rolescope.service.launcher import ServiceProcess
 
 _POST_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"message": "Who stole the pearl, and why did the dog not bark?"}'
 wrk.headers["Content-Type"] = "application/json"
 """
 _RPS = re.compile(r"Requests/sec:\s+([0-9.]+)")
+_REQUESTS = re.compile(r"(\d+) requests in ")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 
 
@@ -81,7 +95,18 @@ def fast_roles(folder: Path) -> Path:
     return folder
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (export, SQLite) included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk_rps(url: str, script: Path, seconds: int, connections: int = 16) -> float:
+    return wrk_run(url, script, seconds, connections)[0]
+
+
+def wrk_run(url: str, script: Path, seconds: int, connections: int = 16) -> tuple[float, int]:
+    """(requests per second, requests completed) of one wrk run."""
     import subprocess
 
     wrk = shutil.which("wrk")
@@ -94,17 +119,37 @@ def wrk_rps(url: str, script: Path, seconds: int, connections: int = 16) -> floa
     non_2xx = _NON_2XX.search(done.stdout)
     if non_2xx:
         raise EnvironmentProblem(f"{non_2xx.group(1)} requests failed during the benchmark:\n{done.stdout}")
-    found = _RPS.search(done.stdout)
-    if found is None:
+    found, count = _RPS.search(done.stdout), _REQUESTS.search(done.stdout)
+    if found is None or count is None:
         raise EnvironmentProblem(f"could not read wrk's output:\n{done.stdout}")
-    return float(found.group(1))
+    return float(found.group(1)), int(count.group(1))
+
+
+def measure(service: ServiceProcess, script: Path, seconds: int) -> tuple[float, float]:
+    """(requests per second, CPU seconds per request) of the service under one wrk run."""
+    before = cpu_seconds(service.pid)
+    rps, requests = wrk_run(service.url, script, seconds)
+    return rps, (cpu_seconds(service.pid) - before) / max(requests, 1)
+
+
+def round_order(names: list[str], round_index: int) -> list[str]:
+    """Each round starts with another variant and alternate rounds run backwards, so no variant
+    always runs first, last, or right after the same neighbour (machine noise hits all alike)."""
+    shift = round_index % len(names)
+    order = names[shift:] + names[:shift]
+    return order[::-1] if round_index % 2 else order
+
+
+def paired_ratio(results: dict[str, list[float]], name: str) -> float:
+    """Median over rounds of `name`'s throughput over `off`'s in the same round."""
+    return statistics.median(value / off for value, off in zip(results[name], results["off"], strict=True))
 
 
 def run(quick: bool = False) -> dict[str, float]:
     """Throughput of default and full tracing relative to telemetry off; prints and returns the ratios."""
     from rolescope.service.launcher import launch_service
 
-    seconds, rounds = (2, 2) if quick else (5, 3)
+    seconds, rounds = (2, 3) if quick else (4, 7)
     with tempfile.TemporaryDirectory(prefix="rolescope-bench-") as tmp, otlp_receiver() as endpoint:
         work = Path(tmp)
         roles = fast_roles(work / "roles")
@@ -119,6 +164,7 @@ def run(quick: bool = False) -> dict[str, float]:
             },
         }
         results: dict[str, list[float]] = {name: [] for name in variants}
+        cpu: dict[str, list[float]] = {name: [] for name in variants}
         with ExitStack() as running:  # every started service is stopped, even if a later one fails
             services = {
                 name: running.enter_context(
@@ -128,19 +174,36 @@ def run(quick: bool = False) -> dict[str, float]:
             }
             for service in services.values():
                 wrk_rps(service.url, script, 1)  # warm-up: imports, SQLite pages, first spans
-            for _ in range(rounds):
-                for name, service in services.items():
-                    results[name].append(wrk_rps(service.url, script, seconds))
-    off = statistics.median(results["off"])
+            for index in range(rounds):
+                for name in round_order(list(services), index):
+                    rps, cpu_per_request = measure(services[name], script, seconds)
+                    results[name].append(rps)
+                    cpu[name].append(cpu_per_request)
+    # CPU per request does not depend on how much of the machine other work leaves the
+    # service, so its inverse ratio is a steadier estimate of the same cost.
+    cpu_cost = {name: [1 / c if c else 0.0 for c in values] for name, values in cpu.items()}
     figures = {
-        "telemetry_default_throughput_ratio": statistics.median(results["default"]) / off,
-        "telemetry_traced_all_throughput_ratio": statistics.median(results["traced_all"]) / off,
+        "telemetry_default_throughput_ratio": paired_ratio(results, "default"),
+        "telemetry_traced_all_throughput_ratio": paired_ratio(results, "traced_all"),
+        "telemetry_default_cpu_ratio": paired_ratio(cpu_cost, "default"),
+        "telemetry_traced_all_cpu_ratio": paired_ratio(cpu_cost, "traced_all"),
     }
-    print(f"telemetry cost (wrk, POST /v1/chat, 1 worker, {rounds} rounds x {seconds} s, medians):")
+    print(f"telemetry cost (wrk, POST /v1/chat, 1 worker, {rounds} interleaved rounds x {seconds} s):")
     for name, values in results.items():
-        print(f"  {name:<11} {statistics.median(values):8.0f} req/s")
-    print(f"  default / off    = {figures['telemetry_default_throughput_ratio']:.3f}  (target >= 0.90)")
-    print(f"  traced_all / off = {figures['telemetry_traced_all_throughput_ratio']:.3f}")
+        spread = f"{min(values):.0f}-{max(values):.0f}"
+        print(
+            f"  {name:<11} {statistics.median(values):6.0f} req/s (rounds {spread}), "
+            f"{statistics.median(cpu[name]) * 1e6:5.0f} µs CPU/request"
+        )
+    print("  ratios against off, median over rounds of the same round's pair:")
+    print(
+        f"  default / off    = {figures['telemetry_default_throughput_ratio']:.3f} throughput, "
+        f"{figures['telemetry_default_cpu_ratio']:.3f} by CPU per request  (target >= 0.90)"
+    )
+    print(
+        f"  traced_all / off = {figures['telemetry_traced_all_throughput_ratio']:.3f} throughput, "
+        f"{figures['telemetry_traced_all_cpu_ratio']:.3f} by CPU per request"
+    )
     return figures
 
 

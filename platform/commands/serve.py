@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from rolescope.errors import ConfigError
 
 
@@ -96,6 +97,7 @@ def register(app: typer.Typer) -> None:
           curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Who%20did%20it%3F'
         """
         from pydantic import ValidationError
+
         from rolescope.service.server import run_server
         from rolescope.settings import FaultSettings, Settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -141,13 +142,13 @@ def register(app: typer.Typer) -> None:
             from rolescope.tune.sweep_runner import print_sweep, run_sweep
 
             with console.status("sweeping") as spinner:
-                result = run_sweep(options, sweep, lambda message: _step(console, spinner, message))
+                result = run_sweep(options, sweep, _Progress(console, spinner))
             print_sweep(console, result)
             if result.best is None:
                 raise GateFailed("no trial met every SLO; see the table above")
             return
         with console.status("starting") as spinner:
-            outcome = run_tune(options, lambda message: _step(console, spinner, message))
+            outcome = run_tune(options, _Progress(console, spinner))
         print_verdict(console, outcome.verdict)
         report = outcome.files["report"].resolve()
         console.print(f"run directory: {outcome.out}\nreport: [link=file://{report}]{report}[/link]")
@@ -170,17 +171,17 @@ def _settings(values: list[str]) -> dict[str, object]:
     return settings
 
 
-_last: list[str] = [""]
+class _Progress:
+    """Updates the spinner; a new phase (not a tick of the same one) is also printed once, as a log."""
 
+    def __init__(self, console: Any, spinner: Any) -> None:
+        self._console = console
+        self._spinner = spinner
+        self._phase = ""
 
-def _step(console: object, spinner: object, message: str) -> None:
-    """Update the spinner; a new phase (not a progress tick of the same one) is also printed once."""
-    from rich.console import Console
-    from rich.status import Status
-
-    assert isinstance(console, Console) and isinstance(spinner, Status)
-    phase = message.split(": ", 1)[0]
-    if phase != _last[0].split(": ", 1)[0]:
-        console.print(f"[dim]•[/] {phase}", highlight=False)
-    _last[0] = message
-    spinner.update(message)
+    def __call__(self, message: str) -> None:
+        phase = message.split(": ", 1)[0]
+        if phase != self._phase:
+            self._console.print(f"[dim]•[/] {phase}", highlight=False)
+            self._phase = phase
+        self._spinner.update(message)

@@ -75,7 +75,8 @@ def _memory_against_baseline(candidate_file: Path, baseline_file: Path, collecte
         key = f"{check.kind}.{check.figure}"
         collected.memory[key] = check.candidate
         collected.memory_baseline[key] = check.baseline
-    for site in comparison.grown_sites[:3]:
+    # The sites are where to look when allocations grew; on a pass they are noise.
+    for site in comparison.grown_sites[:3] if not comparison.passed else []:
         collected.notes.append(
             f"allocation site that grew: {site.site} "
             f"({site.baseline_allocations_per_request:.1f} → "

@@ -124,6 +124,12 @@ def relative_checks(
         beyond = comparison.change > tol.tolerance
         passed = not (significant and beyond)
         change_text = _format_change(comparison.change, tol.absolute, unit)
+        if tol.metric in HIGHER_IS_BETTER:
+            change_text = (
+                f"fell by {change_text.lstrip('+')}"
+                if comparison.change >= 0
+                else (f"rose by {change_text.lstrip('-')}")
+            )
         limit_text = _format_change(tol.tolerance, tol.absolute, unit)
         verdict_text = (
             "regressed"

@@ -26,7 +26,7 @@ main{max-width:1180px;margin:0 auto;padding:24px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px;margin-bottom:20px}
 .card{background:#fff;border-radius:10px;padding:12px 14px;border-left:6px solid #16a34a;
 box-shadow:0 1px 2px #0001}
-.card.bad{border-left-color:#dc2626}.card .name{font-weight:600;font-size:13px}
+.card.bad{border-left-color:#dc2626}.card .name{font-weight:600;font-size:13px;overflow-wrap:anywhere}
 .card .fig{font-size:22px;font-weight:700;margin:4px 0}
 .badge{display:inline-block;border-radius:9px;padding:0 7px;font-size:11px;font-weight:700;color:#fff;
 margin-right:6px}

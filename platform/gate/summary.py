@@ -35,7 +35,7 @@ def _slo_rows(checks: list[CheckResult]) -> list[str]:
 
 def _relative_rows(checks: list[CheckResult]) -> list[str]:
     rows = [
-        "| | figure | reference | candidate | change | tolerance | p (Holm) |",
+        "| | figure | reference | candidate | worse by | tolerance | p (Holm) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in checks:

@@ -1,7 +1,7 @@
 """Crash and restart chaos against a real service: SIGTERM under load, kill -9 under write load.
 
     python -m rolescope.reliability.chaos                  # full size: 20 SIGTERM, 100 kill -9 rounds
-    python -m rolescope.reliability.chaos --sigterm 3 --kill 5 --aborts 200
+    python -m rolescope.reliability.chaos --sigterm 3 --kill 5 --aborts 200 --overload-seconds 0
 
 Every message a client saw acknowledged (HTTP 200, or an SSE `done` event) must be in the
 SQLite file afterwards; the file must pass `PRAGMA integrity_check` after every crash; no
@@ -25,7 +25,9 @@ import httpx
 
 from rolescope.reliability.checks import integrity_check, missing_messages
 from rolescope.reliability.disconnects import aborted_streams_run
+from rolescope.reliability.overload import overload_run
 from rolescope.reliability.process import ManagedService, write_test_roles
+from rolescope.reliability.telemetry_faults import telemetry_faults_run
 from rolescope.reliability.workload import (
     StreamOutcome,
     WriteTally,
@@ -38,7 +40,7 @@ LOCKED = "database is locked"
 # Figures that must be zero.
 FAILURE_FIGURES = (
     "_lost", "_integrity_failures", "_locked_errors", "_client_5xx", "_streams_without_terminal",
-    "_unclean_exits", "_not_back_to_baseline", "_failed_requests",
+    "_unclean_exits", "_not_back_to_baseline", "_failed_requests", "_other_5xx",
 )
 
 
@@ -177,7 +179,9 @@ def print_table(figures: dict[str, float], title: str = "rolescope chaos") -> No
     Console().print(table)
 
 
-async def run_all(workdir: Path, sigterm: int, kill: int, aborts: int) -> dict[str, float]:
+async def run_all(
+    workdir: Path, sigterm: int, kill: int, aborts: int, telemetry: bool = True, overload_s: float = 10.0
+) -> dict[str, float]:
     figures: dict[str, float] = {}
     if sigterm:
         result = await sigterm_rounds(workdir, sigterm)
@@ -187,6 +191,10 @@ async def run_all(workdir: Path, sigterm: int, kill: int, aborts: int) -> dict[s
         figures.update(result.as_dict("kill9"))
     if aborts:
         figures.update(await aborted_streams_run(workdir / "aborts", aborts))
+    if telemetry:
+        figures.update(await telemetry_faults_run(workdir / "telemetry"))
+    if overload_s:
+        figures.update(await overload_run(workdir / "overload", seconds=overload_s))
     return figures
 
 
@@ -196,13 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigterm", type=int, default=20, help="SIGTERM-under-load restarts (default 20)")
     parser.add_argument("--kill", type=int, default=100, help="kill -9 rounds under write load (default 100)")
     parser.add_argument("--aborts", type=int, default=1000, help="SSE streams aborted mid-reply")
+    parser.add_argument("--no-telemetry", action="store_true", help="skip the OTLP endpoint fault run")
+    parser.add_argument("--overload-seconds", type=float, default=10.0,
+                        help="length of each open-model phase at 0.5x and 2x capacity (0 skips it)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and databases here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rolescope-chaos-") as tmp:
         workdir = args.workdir or Path(tmp)
-        figures = asyncio.run(run_all(workdir, args.sigterm, args.kill, args.aborts))
+        figures = asyncio.run(run_all(workdir, args.sigterm, args.kill, args.aborts,
+                                      telemetry=not args.no_telemetry, overload_s=args.overload_seconds))
     figures["wall_s"] = round(time.monotonic() - started, 1)
     print_table(figures)
     if args.json:

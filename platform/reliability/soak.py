@@ -98,7 +98,9 @@ class Traffic:
             self.failed += 1
 
 
-async def sample(service: ManagedService, client: httpx.AsyncClient, samples: Samples, started: float) -> None:
+async def sample(
+    service: ManagedService, client: httpx.AsyncClient, samples: Samples, started: float
+) -> None:
     stats = service.stats()
     before = time.perf_counter()
     await client.get("/metrics")
@@ -111,7 +113,8 @@ async def sample(service: ManagedService, client: httpx.AsyncClient, samples: Sa
 
 async def soak(workdir: Path, minutes: float, load: float, seed: int = 40) -> dict[str, float]:
     roles = write_test_roles(workdir / "roles", fast_tokens_per_second=4000.0)
-    service = ManagedService(workdir, {"ROLESCOPE_ROLES_PATH": str(roles), "ROLESCOPE_CONCURRENCY_LIMIT": "0"})
+    env = {"ROLESCOPE_ROLES_PATH": str(roles), "ROLESCOPE_CONCURRENCY_LIMIT": "0"}
+    service = ManagedService(workdir, env)
     await asyncio.to_thread(service.start)
     rng = random.Random(seed)
     samples = Samples()

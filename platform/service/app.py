@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+
 from rolescope.capture.wiring import build_capture, late_drop_counter, with_capture
 from rolescope.errors import ConfigError
 from rolescope.inference.base import InferenceBackend

@@ -20,6 +20,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
+
 from rolescope.inference.base import (
     ChatMessage,
     InferenceBackend,
@@ -197,14 +198,19 @@ class ChatService:
         """Validate and load the session; with an Idempotency-Key, claim it or find its stored answer."""
         digest = self.idempotency.digest(command.message, command.role, command.session_id)
         stored = await self.idempotency.claim(command.owner, command.idempotency_key, digest)
+        if stored is not None:
+            # A replay answers what was stored, even if the session has filled up since.
+            replay = ChatReply(**{**stored, "usage": Usage(**stored["usage"])})
+            role = self.role(replay.role)
+            inputs = self.inference_input(role, (), command.message)
+            return PreparedChat(command, role, replay.session_id, inputs, replay=replay,
+                                idempotency_digest=digest)
         try:
             prepared = await self._prepare_new(command, parent)
         except BaseException:
             self.idempotency.release(command.owner, command.idempotency_key)
             raise
         prepared.idempotency_digest = digest
-        if stored is not None:
-            prepared.replay = ChatReply(**{**stored, "usage": Usage(**stored["usage"])})
         return prepared
 
     async def _prepare_new(self, command: ChatCommand, parent: Span | None) -> PreparedChat:

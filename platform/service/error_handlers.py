@@ -7,8 +7,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from rolescope.service.errors import ServiceError, error_body
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rolescope.service.errors import ServiceError, error_body
 
 logger = logging.getLogger("rolescope.service")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
 from rolescope.errors import EnvironmentProblem
 
 _LISTENING = re.compile(r"HTTP server listening on :(\d+)")

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rolescope.service.admission import AdmissionMiddleware
 from rolescope.service.errors import ServiceError, error_body
 
 REASON_TOO_LARGE = "too_large"
@@ -157,8 +156,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-# Names the app factory has used since the first version of the service.
-BodySizeLimit = BodySizeLimitMiddleware
-ConcurrencyLimit = AdmissionMiddleware

@@ -16,6 +16,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sse_starlette import ServerSentEvent
+
 from rolescope.inference.base import ChatMessage, InferenceInput
 from rolescope.roles import Role
 from rolescope.service.api_models import ChatCompletionRequest, ErrorResponse
@@ -24,7 +26,6 @@ from rolescope.service.errors import InvalidInput, ServiceError, error_body
 from rolescope.service.routes import chat_service
 from rolescope.service.sse import event_stream_response
 from rolescope.service.stateless import generate, generate_stream
-from sse_starlette import ServerSentEvent
 
 router = APIRouter()
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+
 from rolescope.service.api_models import (
     SESSION_ID_PATTERN,
     ChatRequest,

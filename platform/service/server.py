@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+
 from rolescope.errors import EnvironmentProblem
 from rolescope.roles import load_roles
 from rolescope.settings import FAULT_KEYS, Settings

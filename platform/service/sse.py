@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+
 from rolescope.service.chat import ChatService, DoneEvent, ErrorEvent, PreparedChat, TokenEvent
 from rolescope.service.errors import error_body
 from rolescope.service.shutdown import DRAIN, SHUTDOWN_CODE, SHUTDOWN_MESSAGE, drain_aware
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.requests import Request
 
 # Proxies (nginx) buffer responses unless told not to; a buffered stream is not a stream.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

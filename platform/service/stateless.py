@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+
 from rolescope.inference.base import InferenceError, InferenceInput, InferenceResult, TokenChunk
 from rolescope.roles import Role
 from rolescope.service.chat import ChatService, trace_id_of
@@ -29,9 +30,11 @@ async def generate(service: ChatService, role: Role, inputs: InferenceInput) -> 
         except InferenceError as exc:
             inference_span.record_exception(exc)
             inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise service.translate(exc, role) from exc
-        finally:
             inference_span.end()
+            raise service.translate(exc, role) from exc
+        except BaseException:
+            inference_span.end()
+            raise
         duration = time.perf_counter() - started
         if result.ttft_s is not None:
             service.observer.first_token(
@@ -62,6 +65,7 @@ def _done(
 ) -> None:
     span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
     span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    span.end()  # ended here, not before: an ended span drops the usage attributes
     tpot = (duration - ttft) / (output_tokens - 1) if ttft is not None and output_tokens > 1 else None
     service.observer.generation_done(
         role.name,
@@ -99,9 +103,11 @@ async def generate_stream(
         except InferenceError as exc:
             inference_span.record_exception(exc)
             inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            raise service.translate(exc, role) from exc
-        finally:
             inference_span.end()
+            raise service.translate(exc, role) from exc
+        except BaseException:
+            inference_span.end()
+            raise
         _done(
             service,
             role,

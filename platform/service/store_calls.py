@@ -12,12 +12,15 @@ from typing import TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
-from rolescope.service.errors import StoreUnavailable
+
+from rolescope.service.errors import ServiceError, SessionNotFound, StoreUnavailable
 from rolescope.service.observer import ChatObserver
 from rolescope.storage.base import (
     ExchangeRecord,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionRecord,
     SessionStore,
     StoreError,
@@ -25,6 +28,10 @@ from rolescope.storage.base import (
 
 T = TypeVar("T")
 tracer = trace.get_tracer("rolescope")
+
+
+class _KeyStoredElsewhere(ServiceError):
+    status, code = 409, "idempotency_in_progress"
 
 
 class TimedStore:
@@ -42,6 +49,15 @@ class TimedStore:
         started = time.perf_counter()
         try:
             return await call()
+        except IdempotencyKeyTaken as exc:
+            # Another worker stored this key first: its answer is there for the retry.
+            raise _KeyStoredElsewhere(
+                "a request with this Idempotency-Key was answered by another worker; retry to get its answer",
+                headers={"Retry-After": "1"},
+            ) from exc
+        except SessionOwnedElsewhere as exc:
+            # Same answer as for any session of another owner: nothing tells that it exists.
+            raise SessionNotFound("no such session") from exc
         except StoreError as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, "StoreError"))

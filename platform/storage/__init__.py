@@ -5,8 +5,10 @@ Nothing here imports the business layer, the inference layer or FastAPI.
 
 from rolescope.storage.base import (
     ExchangeRecord,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionRecord,
     SessionStore,
     StoreError,
@@ -15,8 +17,10 @@ from rolescope.storage.base import (
 
 __all__ = [
     "ExchangeRecord",
+    "IdempotencyKeyTaken",
     "IdempotencyRecord",
     "MemoryPolicyView",
+    "SessionOwnedElsewhere",
     "SessionRecord",
     "SessionStore",
     "StoreError",

@@ -17,6 +17,22 @@ class StoreError(RuntimeError):
     """A storage failure the business layer reports as a 503, never a trace."""
 
 
+class IdempotencyKeyTaken(StoreError):
+    """The exchange carried an idempotency record whose key is already stored; nothing was written.
+
+    Raised when two processes race with one `Idempotency-Key`: the in-process
+    claim cannot see another worker's request, the store's record can.
+    """
+
+
+class SessionOwnedElsewhere(StoreError):
+    """The session already exists under another owner; nothing was written.
+
+    Raised when two callers pick the same new session id at the same moment:
+    both saw no session, only the first write may create it.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     speaker: Literal["user", "assistant"]

@@ -27,8 +27,10 @@ from urllib.parse import urlsplit, urlunsplit
 from rolescope.errors import ConfigError
 from rolescope.storage.base import (
     ExchangeRecord,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionRecord,
     StoreError,
     Turn,
@@ -49,6 +51,10 @@ DEFAULT_IDEMPOTENCY_TTL_S: Final = 24 * 3600.0
 _SAVE_EXCHANGE_LUA: Final = """
 if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
+end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[2] then
+  return -1
 end
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[10])
 redis.call('HSETNX', KEYS[1], 'role', ARGV[1])
@@ -74,10 +80,6 @@ if ARGV[8] ~= '' then
 end
 return 1
 """
-
-
-class IdempotencyKeyTaken(StoreError):
-    """The exchange carried an idempotency record whose key is already stored; nothing was written."""
 
 
 def redact_url(url: str) -> str:
@@ -264,6 +266,10 @@ class RedisSessionStore:
             written = await self._save_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise StoreError(f"Redis write of an exchange failed: {exc}") from exc
+        if written == -1:
+            raise SessionOwnedElsewhere(
+                f"session {exchange.session_id!r} belongs to another owner; the exchange was not written"
+            )
         if written == 0:
             taken = idem.key if idem else ""
             raise IdempotencyKeyTaken(

@@ -20,8 +20,10 @@ from typing import Literal, TypeVar
 
 from rolescope.storage.base import (
     ExchangeRecord,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionRecord,
     StoreError,
     Turn,
@@ -153,8 +155,13 @@ class SqliteSessionStore:
             now = exchange.assistant_turn.timestamp
             c.execute("BEGIN IMMEDIATE")
             try:
+                record = exchange.idempotency
+                if record is not None and c.execute(
+                    "SELECT 1 FROM idempotency WHERE owner = ? AND key = ?", (record.owner or "", record.key)
+                ).fetchone():
+                    raise IdempotencyKeyTaken(f"idempotency key {record.key!r} is already stored")
                 row = c.execute(
-                    "SELECT updated_at FROM sessions WHERE session_id = ?", (exchange.session_id,)
+                    "SELECT updated_at, owner FROM sessions WHERE session_id = ?", (exchange.session_id,)
                 ).fetchone()
                 if row is not None and self._expired(row[0], policy):
                     # An expired session starts over under the same id: its old turns are forgotten.
@@ -173,6 +180,8 @@ class SqliteSessionStore:
                             now,
                         ),
                     )
+                elif row[1] != exchange.owner:
+                    raise SessionOwnedElsewhere(f"session {exchange.session_id!r} belongs to another owner")
                 else:
                     c.execute(
                         "UPDATE sessions SET updated_at = ? WHERE session_id = ?", (now, exchange.session_id)
@@ -189,10 +198,9 @@ class SqliteSessionStore:
                     " (SELECT id FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
                     (exchange.session_id, exchange.session_id, policy.max_turns),
                 )
-                if exchange.idempotency is not None:
-                    record = exchange.idempotency
+                if record is not None:
                     c.execute(
-                        "INSERT OR REPLACE INTO idempotency"
+                        "INSERT INTO idempotency"
                         " (owner, key, body_digest, response_json, created_at) VALUES (?, ?, ?, ?, ?)",
                         (
                             record.owner or "",

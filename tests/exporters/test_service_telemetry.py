@@ -46,11 +46,16 @@ def test_metrics_spans_and_logs_of_real_requests(tmp_path: Path, fast_role: Path
         with client.stream("POST", "/v1/chat", json={"message": "And the dog?", "stream": True}) as stream:
             events = "".join(stream.iter_text())
         assert "event: done" in events
+        completion = client.post(
+            "/v1/chat/completions",
+            json={"model": "sherlock", "messages": [{"role": "user", "content": "Whose pipe is this?"}]},
+        )
+        assert completion.status_code == 200, completion.text
         assert client.get("/v1/sessions/" + first["session_id"]).status_code == 200
         assert client.get("/no/such/page").status_code == 404
         client.get("/healthz")
         text = client.get("/metrics", headers=OPENMETRICS).text
-        spans = otlp_receiver.wait_for(lambda s: sum(x.name == "inference" for x in s) >= 3)
+        spans = otlp_receiver.wait_for(lambda s: sum(x.name == "inference" for x in s) >= 4)
         log = service.log()
 
     # Metrics: series, buckets at the SLO thresholds, exemplars pointing at real traces.
@@ -90,6 +95,10 @@ def test_metrics_spans_and_logs_of_real_requests(tmp_path: Path, fast_role: Path
     assert server.service_name == "rolescope-test"
     assert not [s for s in spans if s.name.endswith(("/metrics", "/healthz", "/readyz"))]
     assert len({s.trace_id for s in spans if s.name == "POST /v1/chat"}) == 3
+    # The OpenAI-compatible route's inference span carries the usage too.
+    completion_trace = next(s.trace_id for s in spans if s.name == "POST /v1/chat/completions")
+    completion_inference = next(s for s in spans if s.trace_id == completion_trace and s.name == "inference")
+    assert completion_inference.attributes["gen_ai.usage.output_tokens"] > 0
 
     # Logs: JSON lines, and the request's lines carry the reply's trace id.
     records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
@@ -257,3 +266,19 @@ def test_two_workers_report_totals_across_processes(tmp_path: Path, fast_role: P
         ttft_count = _series(text, names.GENAI_TTFT + "_count")
         assert sum(float(s.rsplit(" ", 1)[1]) for s in ttft_count) == total
         assert " # {" not in text
+
+
+def test_a_stream_that_ends_in_an_error_event_counts_as_a_server_error(
+    tmp_path: Path, fast_role: Path
+) -> None:
+    # The SSE status line said 200 before the reply failed; the SLOs must still see the failure.
+    with launch_service(
+        roles_path=fast_role, db_path=tmp_path / "s.db", extra_args=["--fault", "error_rate=1"]
+    ) as service, httpx.Client(base_url=service.url, timeout=10) as client:
+        streamed = client.post(
+            "/v1/chat", json={"message": "Who stole the pearl?"}, headers={"Accept": "text/event-stream"}
+        )
+        assert streamed.status_code == 200 and "event: error" in streamed.text
+        text = client.get("/metrics").text
+    assert _value(text, names.HTTP_REQUESTS_TOTAL, route="/v1/chat", status_class="5xx") == 1
+    assert _value(text, names.HTTP_REQUESTS_TOTAL, route="/v1/chat", status_class="2xx") == 0

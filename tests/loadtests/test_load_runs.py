@@ -179,3 +179,27 @@ def test_malformed_traffic_is_refused_before_locust_starts(tmp_path: Path) -> No
     )
     with pytest.raises(ConfigError, match="line 1: field 'original'"):
         run_load(LoadOptions(host="http://127.0.0.1:9", out=tmp_path / "run", traffic=bad, duration_s=1))
+
+
+def test_load_sends_the_api_key_a_protected_service_needs(
+    tmp_path: Path, service_factory: ServiceFactory, fast_roles_path: Path
+) -> None:
+    import httpx
+
+    svc = service_factory(roles_path=fast_roles_path, env={"ROLESCOPE_API_KEYS": "load-key-0123456789"})
+    anonymous = httpx.post(f"{svc.url}/v1/chat", json={"message": "hello"}, timeout=10)  # type: ignore[attr-defined]
+    assert anonymous.status_code == 401
+    run = run_load(
+        LoadOptions(
+            host=svc.url,  # type: ignore[attr-defined]
+            out=tmp_path / "run",
+            users=2,
+            spawn_rate=10,
+            speed=50.0,
+            duration_s=3,
+            extra_env={"ROLESCOPE_LOAD_API_KEY": "load-key-0123456789"},
+        )
+    )
+    samples = _samples(run)
+    assert samples, "the run sent no request"
+    assert all(s.ok and s.status == 200 for s in samples), [s.error for s in samples if not s.ok][:3]

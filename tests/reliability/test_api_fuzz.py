@@ -52,7 +52,8 @@ def test_schemathesis_finds_nothing(reliability_service, tmp_path: Path) -> None
          "--max-examples", str(MAX_EXAMPLES), "--phases", "examples,fuzzing,stateful",
          "--seed", "9", "--generation-database", "none", "--workers", "1", "--no-color",
          "--request-timeout", "30", "--report", "ndjson", "--report-dir", str(reports)],
-        capture_output=True, text=True, timeout=600, check=False,
+        # schemathesis keeps a `.schemathesis/` cache in its working directory: keep it out of the tree.
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
     )
     summary = result.stdout[-4000:]
     assert result.returncode == 0, summary

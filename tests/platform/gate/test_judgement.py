@@ -153,3 +153,14 @@ def test_verdict_names_failures_and_suspects_in_order() -> None:
     assert [s.function for s in verdict.suspects] == ["busy_loop (sim.py:10)", "encode (json.py:1)"]
     passing = judge(POLICY, [make_run(1)])
     assert passing.passed and headline(passing) == "PASS — all 4 checks met"
+
+
+def test_runs_without_service_figures_skip_cpu_and_say_so() -> None:
+    tolerances = (RelativeTolerance("cpu_per_token_ms", 0.10), RelativeTolerance("ttft_p95", 0.10))
+    reference = [make_run(s) for s in range(5)]
+    candidate = [make_run(s + 10) for s in range(5)]
+    for run in reference + candidate:
+        run.service = {}  # a plain `rolescope load` directory: no service CPU recorded
+    checks, notes = relative_checks(tolerances, candidate, reference, 0.05)
+    assert [c.name for c in checks] == ["ab:ttft_p95"]
+    assert notes == ["cpu_per_token_ms: not measured on both sides, not compared"]

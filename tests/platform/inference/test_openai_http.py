@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from rolescope.inference.base import InferenceError, InferenceInput, InferenceTimeoutError
 from rolescope.inference.openai_http import OpenAIHttpBackend
 from rolescope.roles import load_roles

@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import pytest
+
 from rolescope.inference import simulator as simulator_module
 from rolescope.inference.base import ChatMessage, InferenceError, InferenceInput, InferenceTimeoutError
 from rolescope.inference.simulator import SimulatorBackend, plan_answer

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from rolescope.errors import ConfigError
 from rolescope.roles import MAX_ROLE_FILE_BYTES, load_role_file, load_roles
 from rolescope.settings import bundled_roles_path

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from rolescope.service.launcher import ServiceProcess, launch_service
 
 SLOW_ROLE = {

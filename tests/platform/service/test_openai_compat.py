@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from rolescope.service.launcher import ServiceProcess, launch_service
 
 

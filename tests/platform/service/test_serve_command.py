@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from rolescope.commands.serve import parse_faults
 from rolescope.errors import ConfigError
 from rolescope.service.launcher import launch_service

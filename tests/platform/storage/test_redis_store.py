@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from rolescope.errors import ConfigError
 from rolescope.storage.base import (
     ExchangeRecord,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionStore,
     StoreError,
     Turn,
@@ -196,6 +198,14 @@ async def test_concurrent_replays_of_one_key_store_exactly_one_exchange(store: R
     assert stored is not None and stored.response_json == f'{{"n":{record.turns[0].content.split()[-1]}}}'
 
 
+async def test_an_exchange_for_another_owners_session_is_refused(store: RedisSessionStore) -> None:
+    await store.save_exchange(_exchange("shared-id", 1, owner="alice"), KEEP_ALL)
+    with pytest.raises(SessionOwnedElsewhere):
+        await store.save_exchange(_exchange("shared-id", 2, owner="mallory"), KEEP_ALL)
+    record = await store.get_session("shared-id", KEEP_ALL)
+    assert record is not None and record.owner == "alice" and len(record.turns) == 2
+
+
 async def test_an_unreachable_redis_is_not_ready_and_writes_raise_store_error() -> None:
     dead = RedisSessionStore(f"redis://127.0.0.1:{_free_port()}/0", socket_timeout_s=0.5)
     await dead.open()
@@ -218,6 +228,7 @@ async def test_using_a_store_before_open_is_a_clear_error(redis_url: str) -> Non
 
 def test_two_service_replicas_share_one_conversation_through_redis(redis_url: str, tmp_path: Path) -> None:
     import httpx
+
     from rolescope.service.launcher import launch_service
 
     env = {"ROLESCOPE_STORE": "redis", "ROLESCOPE_REDIS_URL": redis_url}

@@ -7,10 +7,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from rolescope.storage.base import (
     ExchangeRecord,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     MemoryPolicyView,
+    SessionOwnedElsewhere,
     SessionStore,
     StoreError,
     Turn,
@@ -165,6 +168,41 @@ def test_idempotency_records_are_stored_with_the_exchange(tmp_path: Path) -> Non
         assert await store.find_idempotent("alice", "key-1") == record
         assert await store.find_idempotent("bob", "key-1") is None
         assert await store.find_idempotent(None, "key-1") is None
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_a_stored_idempotency_key_refuses_a_second_exchange_and_writes_nothing(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteSessionStore(tmp_path / "s.db", clock=clock)
+    first = IdempotencyRecord("alice", "key-1", "digest", '{"n": 1}', clock.now)
+    second = IdempotencyRecord("alice", "key-1", "digest", '{"n": 2}', clock.now + 1)
+
+    async def run() -> None:
+        await store.open()
+        await store.save_exchange(_exchange("idem-session", 1, clock.now, "alice", first), POLICY)
+        with pytest.raises(IdempotencyKeyTaken):
+            await store.save_exchange(_exchange("idem-session", 2, clock.now + 1, "alice", second), POLICY)
+        assert await store.find_idempotent("alice", "key-1") == first
+        record = await store.get_session("idem-session", POLICY)
+        assert record is not None and [t.content for t in record.turns] == ["question 1", "answer 1"]
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_an_exchange_for_another_owners_session_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteSessionStore(tmp_path / "s.db", clock=clock)
+
+    async def run() -> None:
+        await store.open()
+        await store.save_exchange(_exchange("shared-id", 1, clock.now, "alice"), POLICY)
+        with pytest.raises(SessionOwnedElsewhere):
+            await store.save_exchange(_exchange("shared-id", 2, clock.now + 1, "mallory"), POLICY)
+        record = await store.get_session("shared-id", POLICY)
+        assert record is not None and record.owner == "alice" and len(record.turns) == 2
         await store.close()
 
     asyncio.run(run())

@@ -1,10 +1,11 @@
 """Planted regressions through the simulator's fault knobs fail the gate and are named; A/A passes.
 
-Real services, real Locust, real py-spy-free runs, real memray. To stay quick the
-roles stream 10x faster than the bundled ones (tokens_per_second 400), runs
-last 3 s, and the CPU fault is larger than the benchmark's +20 % (200 µs per
-token, roughly +60 %): with five 3-second runs a side the per-run CPU figure is
-too coarse (10 ms clock ticks) to resolve +20 % every time. The full-size
+Real services, real Locust, real memray (no profiler: it is not what these judge).
+To stay quick the roles stream 10x faster than the bundled ones
+(tokens_per_second 400), runs last 3 s, and the CPU fault is larger than the
+benchmark's +20 % (200 µs per token, roughly +100 %): with six 3-second runs a
+side the per-run CPU figure (10 ms clock ticks) is too coarse to resolve +20 %
+every time. The full-size
 accuracy figures are in `python -m rolescope.bench.gate_accuracy`.
 """
 
@@ -23,7 +24,9 @@ from rolescope.tune.ab import AbPlan, Arm, judge_ab, run_interleaved
 
 pytestmark = pytest.mark.slow
 
-RUNS = 5  # the fewest a side at which a one-sided Mann-Whitney U survives Holm over 6 checks
+# Five a side is the fewest at which a one-sided Mann-Whitney U can survive Holm over six checks, and
+# only with complete separation; six tolerate a run or two disturbed by whatever else the machine runs.
+RUNS = 6
 DURATION_S = 3.0
 USERS = 10
 SPEED = 100.0
