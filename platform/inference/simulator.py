@@ -40,9 +40,19 @@ def _planted_cpu_work(microseconds: float) -> int:
     return accumulator
 
 
-def _planted_allocations(count: int) -> list[tuple[int, int]]:
-    """`count` small objects per request (fault `extra_allocations`), held until the request ends."""
-    return [(index, index) for index in range(count)]
+class _PlantedObject:
+    """One heap allocation each: no free list or small-object cache can absorb it."""
+
+    __slots__ = ()
+
+
+def _planted_allocations(count: int) -> list[_PlantedObject]:
+    """`count` small objects per request (fault `extra_allocations`), held until the request ends.
+
+    Tuples or ints would be served from CPython's free lists and caches some of the
+    time, so the count a profiler sees would depend on what ran before; these do not.
+    """
+    return [_PlantedObject() for _ in range(count)]
 
 
 def request_seed(inputs: InferenceInput) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,12 @@ async def _serve_until_stopped(server: uvicorn.Server, say: Say) -> None:
     await task
 
 
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def run_server(settings: Settings, *, say: Say = _say) -> None:
     """Validate, print the banner, serve until SIGINT/SIGTERM. Raises ConfigError on a bad role."""
     from rolescope.service.app import create_app
@@ -84,6 +91,11 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     }
     if settings.workers > 1:
+        if settings.port == 0:
+            # uvicorn's supervisor binds before forking and never reports the port it got,
+            # so pick one here: the banner must name the real port for `--port 0` callers.
+            settings = settings.model_copy(update={"port": _free_port(settings.host)})
+            common["port"] = settings.port
         _banner_before_listen(settings, say)
         os.environ.update(settings_as_env(settings))
         say(f"🚀 HTTP server listening on :{settings.port}")

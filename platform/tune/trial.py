@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -197,15 +196,6 @@ def measure_memory(plan: TrialPlan, status: Status) -> Path | None:
     return out
 
 
-def _port_for(settings: Mapping[str, Any]) -> int | None:
-    """A free port when several workers serve: their banner cannot report a port picked by the OS."""
-    if int(settings.get("workers", 1)) <= 1:
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
     """Run the plan; returns the load run directories. Launches the service unless `plan.target` is set."""
     plan.out.mkdir(parents=True, exist_ok=True)
@@ -224,7 +214,6 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
             )
         status("starting the role service (simulator, SQLite, fresh database)")
         service = launch_service(
-            port=_port_for(plan.settings),
             roles_path=roles,
             db_path=Path(scratch) / "tune.db",
             env=service_env(plan.settings, plan.faults),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -239,18 +240,14 @@ def test_ten_thousand_session_ids_and_random_paths_add_no_series(tmp_path: Path,
 
 
 def test_two_workers_report_totals_across_processes(tmp_path: Path, fast_role: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    # No port given: `--port 0` with several workers must still announce the port it serves on.
     shared = tmp_path / "metrics"
     shared.mkdir()
     (shared / "counter_999999.db").write_bytes(b"stale from an earlier run")
     env = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
     total = 40
     with launch_service(
-        roles_path=fast_role, db_path=tmp_path / "s.db", port=port, env=env, extra_args=["--workers", "2"]
+        roles_path=fast_role, db_path=tmp_path / "s.db", env=env, extra_args=["--workers", "2"]
     ) as service:
         for n in range(total):
             # A fresh connection per request lets the kernel spread them over both workers.
@@ -279,6 +276,14 @@ def test_a_stream_that_ends_in_an_error_event_counts_as_a_server_error(
             "/v1/chat", json={"message": "Who stole the pearl?"}, headers={"Accept": "text/event-stream"}
         )
         assert streamed.status_code == 200 and "event: error" in streamed.text
-        text = client.get("/metrics").text
+        # The request is counted when its handler returns, which can be just after the client
+        # read the last event: poll briefly (bounded) instead of racing it.
+        deadline = time.monotonic() + 10
+        while True:
+            text = client.get("/metrics").text
+            counted = _value(text, names.HTTP_REQUESTS_TOTAL, route="/v1/chat")
+            if counted or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     assert _value(text, names.HTTP_REQUESTS_TOTAL, route="/v1/chat", status_class="5xx") == 1
     assert _value(text, names.HTTP_REQUESTS_TOTAL, route="/v1/chat", status_class="2xx") == 0

@@ -52,8 +52,7 @@ def test_an_unchanged_rerun_passes(baseline: Baseline) -> None:
 
 
 def test_ten_percent_more_allocations_fails_and_the_planted_site_is_named(baseline: Baseline) -> None:
-    # Calibrate the knob near the size it will have: what one planted element costs depends on the
-    # count (small ints are cached, tuples come partly from CPython's free list).
+    # Calibrate the knob: count what one planted element costs as memray sees it.
     from rolescope.inference.simulator import _planted_allocations
     from rolescope.memory.tracking import tracked
 
