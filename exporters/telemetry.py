@@ -58,7 +58,8 @@ def _compose(service: Any, metrics: ServiceMetrics) -> None:
     from rolescope.service.store_calls import TimedStore
 
     current = service.observer
-    observer = metrics if isinstance(current, NullObserver) else CompositeObserver(current, metrics)
+    # Only the bare default is replaced; a subclass overrides some hooks and is kept.
+    observer = metrics if type(current) is NullObserver else CompositeObserver(current, metrics)
     service.observer = observer
     service.store = TimedStore(service.store.inner, observer)
 

@@ -15,17 +15,13 @@ from pathlib import Path
 from rolescope.capture.sink import CaptureSink, DropCounter
 from rolescope.loadtests.redaction import Redactor
 from rolescope.loadtests.traffic_format import OriginalAnswer, TrafficRecord, dump_record
-from rolescope.service.observer import ExchangeSummary
+from rolescope.service.observer import ExchangeSummary, NullObserver
 
 MAX_TRACKED_SESSIONS = 100_000
 
 
-class CaptureObserver:
-    """A `ChatObserver` of which only `exchange_completed` does anything.
-
-    Deliberately not a `NullObserver` subclass: telemetry replaces a null
-    observer with its metrics rather than composing with it.
-    """
+class CaptureObserver(NullObserver):
+    """A `ChatObserver` of which only `exchange_completed` does anything."""
 
     def __init__(
         self,
@@ -57,31 +53,6 @@ class CaptureObserver:
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         if self._sample > 0 and self.sampled(summary.session_id):
             self.sink.offer(summary)
-
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
-        return None
-
-    def generation_done(
-        self,
-        role: str,
-        model: str,
-        provider: str,
-        duration_s: float,
-        tpot_s: float | None,
-        input_tokens: int,
-        output_tokens: int,
-        trace_id: str | None,
-    ) -> None:
-        return None
-
-    def inference_timeout(self, role: str, model: str) -> None:
-        return None
-
-    def inference_error(self, role: str, model: str) -> None:
-        return None
-
-    def store_operation(self, operation: str, backend: str, seconds: float) -> None:
-        return None
 
     def _next_turn(self, session: str) -> int:
         turn = self._turns.get(session, -1) + 1
