@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := prometheus prometheus-alertmanager redis-server wrk
 
 .DEFAULT_GOAL := help
-.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden soak chaos clean
+.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden soak chaos overload clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,11 +49,17 @@ golden: reinstall ## rewrite every generated artifact (rules, dashboards, render
 	rolescope dashboards build
 	$(PYTHON) -m rolescope.helm_assets
 
-soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default)
-	$(PYTHON) -m rolescope.reliability.soak --minutes $${SOAK_MINUTES:-10}
+soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default); figures in runs/soak/
+	mkdir -p runs/soak
+	$(PYTHON) -m rolescope.reliability.soak --minutes $${SOAK_MINUTES:-10} \
+		--json runs/soak/figures.json --series runs/soak/series.csv
 
 chaos: install system-deps ## kill -9 / SIGTERM / disconnect runs at full size
 	$(PYTHON) -m rolescope.reliability.chaos
+
+overload: install ## open-model load at 2x capacity: 503 latency, SLO of admitted requests
+	mkdir -p runs
+	$(PYTHON) -m rolescope.reliability.overload --json runs/overload.json
 
 clean: ## remove caches and run output
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache runs data

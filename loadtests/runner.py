@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +59,11 @@ class LoadOptions:
     user: UserKind = "replay"
     seed: int = 0
     timeout_s: float = 60.0
+    cpus: str | None = None  # a CPU list such as "0" or "0-1": pin every Locust process there
+    # Open model: the user pool covers answers of up to this many seconds at `rate`. A pool
+    # too small delays sends (counted: latency runs from the intended time); one too large
+    # costs a connection per user, each used only once or twice.
+    open_pool_cover_s: float = OPEN_MODEL_COVER_S
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def effective_users(self) -> int:
@@ -65,7 +71,7 @@ class LoadOptions:
         if self.rate is None:
             return self.users
         # Little's law with a wide margin: enough users for answers of up to OPEN_MODEL_COVER_S each.
-        return max(self.users, math.ceil(self.rate * OPEN_MODEL_COVER_S) + 4 * self.processes)
+        return max(self.users, math.ceil(self.rate * self.open_pool_cover_s) + 4 * self.processes)
 
 
 def locustfile_path() -> Path:
@@ -113,8 +119,41 @@ def environment_info(options: LoadOptions) -> dict[str, object]:
     }
 
 
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """`command` run on the CPUs in `cpus` (taskset's list syntax); unchanged when `cpus` is None.
+
+    On a machine shared by the load generator and the service, pinning each to its own cores
+    keeps one from stealing the other's CPU time, which would show up as the service's latency.
+    """
+    if cpus is None:
+        return command
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise EnvironmentProblem("pinning to CPUs needs `taskset` (Debian package util-linux)")
+    return [taskset, "--cpu-list", cpus, *command]
+
+
+def check_cpu_list(cpus: str) -> str:
+    """A taskset CPU list ("0", "0,2", "1-3") naming only CPUs this process may use."""
+    allowed = os.sched_getaffinity(0)
+    chosen: set[int] = set()
+    for part in cpus.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ConfigError(f"--cpus {cpus!r} is not a CPU list; expected e.g. 0, 0,2 or 1-3")
+        chosen.update(range(int(low), int(high or low) + 1))
+    unknown = sorted(chosen - allowed)
+    if not chosen or unknown:
+        raise ConfigError(
+            f"--cpus {cpus!r} names CPUs this machine does not offer ({unknown}); "
+            f"available: {','.join(map(str, sorted(allowed)))}"
+        )
+    return cpus
+
+
 def _locust_commands(options: LoadOptions, out: Path) -> list[list[str]]:
-    base = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "-L", "WARNING"]
+    locust = [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "-L", "WARNING"]
+    base = pinned(locust, options.cpus)
     users = options.effective_users()
     run = [
         "--headless",
@@ -184,6 +223,8 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
     """Run one load test; returns the run directory holding settings, Locust reports, samples and SLIs."""
     if options.processes < 1:
         raise ConfigError(f"--processes must be at least 1, got {options.processes}")
+    if options.cpus is not None:
+        check_cpu_list(options.cpus)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     samples = out / "samples.jsonl"

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=256)
     concurrency_limit: int = Field(default=256, ge=0, description="in-flight chat requests; 0 = no limit")
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # Longer than the idle timeout of the proxies that usually sit in front (60 s for ingress-nginx
+    # upstreams and cloud load balancers): if the service closed an idle connection first, a
+    # request the proxy sent on it at that moment would fail (a 502 at the proxy).
+    keep_alive_s: int = Field(
+        default=75, ge=1, le=3600, description="seconds an idle keep-alive connection stays open"
+    )
     max_output_tokens: int = Field(default=1024, ge=1, description="tokens per reply, whatever the role asks")
     max_turns_per_session: int = Field(
         default=1000, ge=2, description="stored turns before a session is full"

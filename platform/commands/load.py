@@ -48,6 +48,13 @@ def register(app: typer.Typer) -> None:
         ),
         user: str = typer.Option("replay", "--user", help="replay (follow each record) | chat | stream."),
         seed: int = typer.Option(0, "--seed", help="Seed of session selection and arrivals."),
+        cpus: str | None = typer.Option(
+            None,
+            "--cpus",
+            help="Pin the load generator to these CPUs (e.g. 0 or 0-1), so that on a shared machine it "
+            "does not take the service's CPU time.",
+            show_default=False,
+        ),
     ) -> None:
         """Replay shadow traffic against a role service with Locust, headless, and measure client-side SLIs.
 
@@ -70,6 +77,9 @@ def register(app: typer.Typer) -> None:
 
           rolescope load -H http://127.0.0.1:8080 --users 40 --shape step --processes 2 \\
               --metrics-port 9646 -t 5m --out runs/step
+
+          taskset -c 1 rolescope serve &  rolescope load -H http://127.0.0.1:8080 --rate 100 --cpus 0 \\
+              -t 1m --out runs/pinned      # service and load generator on separate cores
         """
         from rolescope.commands.load_view import print_slis, run_with_progress
         from rolescope.errors import ConfigError
@@ -101,6 +111,7 @@ def register(app: typer.Typer) -> None:
             metrics_port=metrics_port,
             user=user,  # type: ignore[arg-type]
             seed=seed,
+            cpus=cpus,
         )
         run_dir = run_with_progress(options)
         print_slis(run_dir)

@@ -40,7 +40,7 @@ LOCKED = "database is locked"
 # Figures that must be zero.
 FAILURE_FIGURES = (
     "_lost", "_integrity_failures", "_locked_errors", "_client_5xx", "_streams_without_terminal",
-    "_unclean_exits", "_not_back_to_baseline", "_failed_requests", "_other_5xx",
+    "_unclean_exits", "_not_back_to_baseline", "_failed_requests", "_other_5xx", "_broken_promises",
 )
 
 
@@ -180,7 +180,7 @@ def print_table(figures: dict[str, float], title: str = "rolescope chaos") -> No
 
 
 async def run_all(
-    workdir: Path, sigterm: int, kill: int, aborts: int, telemetry: bool = True, overload_s: float = 10.0
+    workdir: Path, sigterm: int, kill: int, aborts: int, telemetry: bool = True, overload_s: float = 15.0
 ) -> dict[str, float]:
     figures: dict[str, float] = {}
     if sigterm:
@@ -194,7 +194,7 @@ async def run_all(
     if telemetry:
         figures.update(await telemetry_faults_run(workdir / "telemetry"))
     if overload_s:
-        figures.update(await overload_run(workdir / "overload", seconds=overload_s))
+        figures.update(await asyncio.to_thread(overload_run, workdir / "overload", overload_s))
     return figures
 
 
@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill", type=int, default=100, help="kill -9 rounds under write load (default 100)")
     parser.add_argument("--aborts", type=int, default=1000, help="SSE streams aborted mid-reply")
     parser.add_argument("--no-telemetry", action="store_true", help="skip the OTLP endpoint fault run")
-    parser.add_argument("--overload-seconds", type=float, default=10.0,
-                        help="length of each open-model phase at 0.5x and 2x capacity (0 skips it)")
+    parser.add_argument("--overload-seconds", type=float, default=15.0,
+                        help="seconds of each open-model phase (0.5x, 2x capacity) per profile; 0 skips it")
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and databases here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)

@@ -60,6 +60,7 @@ class ManagedService:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    cpus: str | None = None  # taskset CPU list: run the service on these CPUs only
 
     @property
     def url(self) -> str:
@@ -89,8 +90,10 @@ class ManagedService:
         )
         env.update(self.env)
         log = self.log_path.open("wb")
+        from rolescope.loadtests.runner import pinned
+
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE],
+            pinned([sys.executable, "-c", _SERVE], self.cpus),
             cwd=self.workdir,
             env=env,
             stdout=log,
@@ -152,6 +155,26 @@ class ManagedService:
             for n in range(1, self.starts + 1)
             if (self.workdir / f"service-{n}.log").exists()
         )
+
+
+def write_bundled_roles_at_speed(folder: Path, tokens_per_second: float, ttft_ms: float) -> Path:
+    """The bundled roles (so the bundled traffic replays against them) with another simulator speed.
+
+    Fast enough, and the service's own CPU rather than the simulated inference becomes the
+    bottleneck: the hard case for admission control, which then shares a saturated core.
+    """
+    import yaml
+
+    from rolescope.settings import bundled_roles_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(bundled_roles_path().glob("*.yaml")):
+        role = yaml.safe_load(source.read_text())
+        role["inference"]["simulator"] = dict(
+            role["inference"]["simulator"], tokens_per_second=tokens_per_second, ttft_ms=ttft_ms
+        )
+        (folder / source.name).write_text(yaml.safe_dump(role, sort_keys=False))
+    return folder
 
 
 def write_test_roles(

@@ -20,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,27 +76,33 @@ class Traffic:
         self.sessions: list[str] = []
         self.ok = 0
         self.failed = 0
+        self.failures: Counter[str] = Counter()  # why, so that one failure in 100,000 is explained
 
     async def one(self) -> None:
         draw = self.rng.random()
+        reason = ""
         try:
             if draw < 0.1:
                 outcome = await read_stream(self.client, unique_message("soak"), role="fast")
-                ok = outcome.acked
+                if not outcome.acked:
+                    ended = outcome.terminal or "nothing"
+                    reason = f"stream: HTTP {outcome.status}, {outcome.events} events, ended by {ended}"
             else:
                 body: dict[str, object] = {"message": unique_message("soak"), "role": "fast"}
                 if draw < 0.8 and self.sessions:
                     body["session_id"] = self.rng.choice(self.sessions)
                 response = await self.client.post("/v1/chat", json=body)
-                ok = response.status_code == 200
-                if ok and len(self.sessions) < 200:
+                if response.status_code != 200:
+                    reason = f"HTTP {response.status_code}: {response.text[:120]}"
+                elif len(self.sessions) < 200:
                     self.sessions.append(response.json()["session_id"])
-        except httpx.HTTPError:
-            ok = False
-        if ok:
-            self.ok += 1
-        else:
+        except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:160]
+        if reason:
             self.failed += 1
+            self.failures[reason] += 1
+        else:
+            self.ok += 1
 
 
 async def sample(
@@ -111,7 +118,9 @@ async def sample(
     samples.threads.append(stats.threads)
 
 
-async def soak(workdir: Path, minutes: float, load: float, seed: int = 40) -> dict[str, float]:
+async def soak(
+    workdir: Path, minutes: float, load: float, seed: int = 40
+) -> tuple[dict[str, float], Samples]:
     roles = write_test_roles(workdir / "roles", fast_tokens_per_second=4000.0)
     env = {"ROLESCOPE_ROLES_PATH": str(roles), "ROLESCOPE_CONCURRENCY_LIMIT": "0"}
     service = ManagedService(workdir, env)
@@ -148,7 +157,21 @@ async def soak(workdir: Path, minutes: float, load: float, seed: int = 40) -> di
             await sample(service, client, samples, started)
     finally:
         await asyncio.to_thread(service.terminate, 15)
-    return summarise(samples, capacity, rate, traffic, dropped, minutes)
+    for reason, count in traffic.failures.most_common(20):
+        print(f"soak: {count} failed: {reason}", file=sys.stderr)
+    return summarise(samples, capacity, rate, traffic, dropped, minutes), samples
+
+
+def write_series(path: Path, samples: Samples) -> None:
+    """Every sample as CSV, so a slope can be looked at, not just read."""
+    rows = ["t_s,rss_mb,open_files,threads,metrics_ms"]
+    rows += [
+        f"{t:.1f},{rss:.2f},{files:.0f},{threads:.0f},{ms:.2f}"
+        for t, rss, files, threads, ms in zip(
+            samples.t, samples.rss_mb, samples.open_files, samples.threads, samples.metrics_ms, strict=True
+        )
+    ]
+    path.write_text("\n".join(rows) + "\n")
 
 
 def summarise(samples: Samples, capacity: float, rate: float, traffic: Traffic, dropped: int,
@@ -186,16 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to hold the load (default 10)")
     parser.add_argument("--load", type=float, default=0.4, help="share of measured capacity (default 0.4)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--series", type=Path, default=None,
+                        help="also write every 5-second sample (memory, files, threads, /metrics ms) as CSV")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or not 0 < args.load <= 1:
         parser.error("--minutes must be positive and --load within (0, 1]")
     from rolescope.reliability.chaos import print_table
 
     with tempfile.TemporaryDirectory(prefix="rolescope-soak-") as tmp:
-        figures = asyncio.run(soak(Path(tmp), args.minutes, args.load))
+        figures, samples = asyncio.run(soak(Path(tmp), args.minutes, args.load))
     print_table(figures, title="rolescope soak")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+    if args.series:
+        write_series(args.series, samples)
     problems = []
     if figures["soak_failed_requests"]:
         problems.append("failed requests")

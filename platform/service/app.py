@@ -152,4 +152,8 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-worker serving: settings come from ROLESCOPE_* variables."""
-    return create_app(Settings())
+    from rolescope.service.server import freeze_startup_heap
+
+    app = create_app(Settings())
+    freeze_startup_heap()  # each worker process, as the single-process server does once it listens
+    return app

@@ -260,6 +260,16 @@ class ChatService:
         self.observer.inference_error(role.name, role.inference.model)
         return InferenceFailed(f"role {role.name!r} failed to answer")
 
+    def fail_inference(self, span: Span, exc: InferenceError, role: Role) -> ServiceError:
+        """One failure path for every route, streamed or not, so a failed generation looks
+        the same in traces and metrics whichever route served it. Returned, not raised:
+        the streaming chat route yields it as an event instead.
+        """
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        span.end()
+        return self.translate(exc, role)
+
     async def _finish(
         self,
         prepared: PreparedChat,
@@ -349,10 +359,7 @@ class ChatService:
                         role.inference.model, prepared.inputs, role.inference.timeout_ms
                     )
                 except InferenceError as exc:
-                    inference_span.record_exception(exc)
-                    inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    inference_span.end()
-                    error = self.translate(exc, role)
+                    error = self.fail_inference(inference_span, exc, role)
                     status = error.status
                     raise error from exc
                 except BaseException:
@@ -404,10 +411,7 @@ class ChatService:
                     if chunk.confidence is not None:
                         confidence = chunk.confidence
             except InferenceError as exc:
-                inference_span.record_exception(exc)
-                inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                inference_span.end()
-                error = self.translate(exc, role)
+                error = self.fail_inference(inference_span, exc, role)
                 status = error.status
                 yield ErrorEvent(error)
                 return

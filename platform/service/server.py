@@ -11,6 +11,7 @@ The last line is printed only after the socket is bound, with the actual port
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -25,6 +26,18 @@ from rolescope.roles import load_roles
 from rolescope.settings import FAULT_KEYS, Settings
 
 Say = Callable[[str], None]
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive at start-up (modules, app, roles) out of the cyclic GC's sight.
+
+    A full collection walks every tracked object; with the ~75,000 objects that importing
+    FastAPI, pydantic, OpenTelemetry and the app leaves behind, each one pauses the event loop
+    for ~30 ms, and every request in flight then, a cheap 503 refusal included, waits for it.
+    Frozen objects are never collected, so garbage is collected first.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _say(line: str) -> None:
@@ -62,9 +75,20 @@ async def _serve_until_stopped(server: uvicorn.Server, say: Say) -> None:
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
+        freeze_startup_heap()
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else server.config.port
         say(f"🚀 HTTP server listening on :{port}")
     await task
+
+
+def serve_forever(server: uvicorn.Server, say: Say) -> None:
+    """Serve until stopped, on the event loop `uvicorn.run` would pick.
+
+    That is uvloop when installed (as for --workers N); a bare asyncio.run would quietly serve
+    a single process on the slower standard loop.
+    """
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(_serve_until_stopped(server, say))
 
 
 def _free_port(host: str) -> int:
@@ -86,6 +110,7 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         "log_level": settings.log_level,
         "access_log": settings.access_log,
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        "timeout_keep_alive": settings.keep_alive_s,
         "lifespan": "on",
         # JSON logs: uvicorn's loggers propagate to the root handler rolescope installs.
         "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
@@ -107,7 +132,7 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
     _banner_before_listen(settings, say)
     server = uvicorn.Server(uvicorn.Config(app, **common))
     try:
-        asyncio.run(_serve_until_stopped(server, say))
+        serve_forever(server, say)
     except KeyboardInterrupt:
         # uvicorn shuts down gracefully, then re-raises the signal it caught; Ctrl-C is a normal stop.
         pass

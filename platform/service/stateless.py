@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 from rolescope.inference.base import InferenceError, InferenceInput, InferenceResult, TokenChunk
 from rolescope.roles import Role
@@ -28,10 +27,7 @@ async def generate(service: ChatService, role: Role, inputs: InferenceInput) -> 
         try:
             result = await backend.infer(role.inference.model, inputs, role.inference.timeout_ms)
         except InferenceError as exc:
-            inference_span.record_exception(exc)
-            inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            inference_span.end()
-            raise service.translate(exc, role) from exc
+            raise service.fail_inference(inference_span, exc, role) from exc
         except BaseException:
             inference_span.end()
             raise
@@ -101,10 +97,7 @@ async def generate_stream(
                     input_tokens, output_tokens = chunk.usage.input_tokens, chunk.usage.output_tokens
                 yield chunk
         except InferenceError as exc:
-            inference_span.record_exception(exc)
-            inference_span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            inference_span.end()
-            raise service.translate(exc, role) from exc
+            raise service.fail_inference(inference_span, exc, role) from exc
         except BaseException:
             inference_span.end()
             raise

@@ -203,3 +203,34 @@ def test_load_sends_the_api_key_a_protected_service_needs(
     samples = _samples(run)
     assert samples, "the run sent no request"
     assert all(s.ok and s.status == 200 for s in samples), [s.error for s in samples if not s.ok][:3]
+
+
+def test_pinned_load_runs_its_locust_processes_on_the_chosen_cpus(
+    tmp_path: Path, service_factory: ServiceFactory
+) -> None:
+    from rolescope.loadtests.runner import _locust_commands
+
+    options = LoadOptions(host="http://127.0.0.1:9", out=tmp_path / "x", cpus="0", processes=2)
+    for command in _locust_commands(options, tmp_path):
+        assert command[1:3] == ["--cpu-list", "0"] and command[0].endswith("taskset")
+    svc = service_factory()
+    run = run_load(
+        LoadOptions(host=svc.url, out=tmp_path / "run", rate=10, user="chat", duration_s=2, cpus="0")
+    )  # type: ignore[attr-defined]
+    samples = _samples(run)
+    assert samples and all(s.ok for s in samples)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "message"),
+    [
+        ("9999", "names CPUs this machine does not offer"),
+        ("0-x", "is not a CPU list"),
+        ("", "is not a CPU list"),
+    ],
+)
+def test_a_bad_cpu_list_is_refused_before_locust_starts(tmp_path: Path, cpus: str, message: str) -> None:
+    from rolescope.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        run_load(LoadOptions(host="http://127.0.0.1:9", out=tmp_path / "run", duration_s=1, cpus=cpus))

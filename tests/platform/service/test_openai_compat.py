@@ -77,3 +77,20 @@ def test_unknown_model_and_bad_messages_are_client_errors(client: openai.OpenAI)
         client.chat.completions.create(model="moriarty", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(model="sherlock", messages=[{"role": "assistant", "content": "hi"}])
+
+
+def test_an_inference_failure_is_a_server_error_on_both_paths(tmp_path: Path, fast_roles_path: Path) -> None:
+    with (
+        launch_service(
+            roles_path=fast_roles_path, db_path=tmp_path / "s.db", env={"ROLESCOPE_FAULT_ERROR_RATE": "1"}
+        ) as failing,
+        openai.OpenAI(base_url=f"{failing.url}/v1", api_key="unused", max_retries=0, timeout=30) as client,
+    ):
+        messages = [{"role": "user", "content": "Who left the muddy boots?"}]
+        with pytest.raises(openai.InternalServerError, match="role 'sherlock' failed to answer") as failed:
+            client.chat.completions.create(model="sherlock", messages=messages)  # type: ignore[arg-type]
+        assert failed.value.status_code == 500
+        stream = client.chat.completions.create(model="sherlock", messages=messages, stream=True)  # type: ignore[arg-type]
+        # The failure arrives as an error event inside the 200 stream; the client raises on it.
+        with pytest.raises(openai.APIError, match="role 'sherlock' failed to answer"):
+            list(stream)
