@@ -70,7 +70,7 @@ class LoadOptions:
         """Users to start; in the open model enough that the arrival rate, not the pool, sets the pace."""
         if self.rate is None:
             return self.users
-        # Little's law with a wide margin: enough users for answers of up to OPEN_MODEL_COVER_S each.
+        # Little's law: enough users for answers of up to `open_pool_cover_s` each.
         return max(self.users, math.ceil(self.rate * self.open_pool_cover_s) + 4 * self.processes)
 
 

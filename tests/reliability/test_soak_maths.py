@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
-from rolescope.reliability.soak import slope_per_hour
+from rolescope.reliability.soak import Samples, slope_per_hour, write_series
 
 
 def test_a_steady_climb_is_reported_per_hour() -> None:
@@ -21,3 +24,20 @@ def test_noise_around_a_flat_line_has_no_slope() -> None:
 
 def test_too_few_points_give_zero() -> None:
     assert slope_per_hour([0.0, 5.0], [1.0, 9.0]) == 0.0
+
+
+def test_every_sample_is_kept_as_csv(tmp_path: Path) -> None:
+    samples = Samples(
+        t=[0.0, 5.0], rss_mb=[68.4, 68.41], open_files=[19, 21], threads=[6, 6], metrics_ms=[7.9, 6.5]
+    )
+    out = tmp_path / "series.csv"
+    write_series(out, samples)
+    rows = list(csv.DictReader(out.open()))
+    assert [row["t_s"] for row in rows] == ["0.0", "5.0"]
+    assert rows[1] == {
+        "t_s": "5.0",
+        "rss_mb": "68.41",
+        "open_files": "21",
+        "threads": "6",
+        "metrics_ms": "6.50",
+    }
