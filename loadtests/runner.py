@@ -78,7 +78,8 @@ def locustfile_path() -> Path:
     return Path(str(resources.files("rolescope.loadtests").joinpath("locustfile.py")))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -179,7 +180,7 @@ def _locust_commands(options: LoadOptions, out: Path) -> list[list[str]]:
         run += ["-u", str(users), "-r", str(spawn_rate)]
     if options.processes <= 1:
         return [base + run]
-    port = _free_port()
+    port = free_port()
     master = (
         base
         + run

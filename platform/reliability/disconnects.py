@@ -23,11 +23,12 @@ SETTLE_TIMEOUT_S = 10.0
 RSS_TOLERANCE_BYTES = 16 * 1024 * 1024
 
 
-def metric_sum(text: str, family: str) -> float:
+def metric_sum(text: str, family: str, **labels: str) -> float:
+    """Sum of the samples named `family` in a /metrics page, only those with `labels` if given."""
     total = 0.0
     for metric in text_string_to_metric_families(text):
         for sample in metric.samples:
-            if sample.name == family:
+            if sample.name == family and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
 

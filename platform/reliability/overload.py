@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ import numpy as np
 
 from rolescope.exporters import names
 from rolescope.loadtests.samples import RequestSample, read_samples
+from rolescope.reliability.disconnects import metric_sum
 from rolescope.reliability.process import ManagedService, write_bundled_roles_at_speed
 
 REFUSAL_P99_TARGET_MS = 50.0
@@ -180,8 +180,7 @@ def cpu_split() -> tuple[str | None, str | None]:
 
 def _rejected_total(url: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    pattern = rf'^{names.HTTP_REJECTED_TOTAL}\{{[^}}]*reason="overload"[^}}]*\}} (\S+)$'
-    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+    return metric_sum(text, names.HTTP_REJECTED_TOTAL, reason="overload")
 
 
 def _load(url: str, out: Path, cpus: str | None, seconds: float, **kwargs: Any) -> list[RequestSample]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,14 @@ from pathlib import Path
 
 import httpx
 
+from rolescope.loadtests.runner import free_port, pinned
+
 READY_TIMEOUT_S = 30.0
 # What `rolescope serve` runs, minus the CLI: settings come from the ROLESCOPE_* variables.
 _SERVE = (
     "from rolescope.service.server import run_server; from rolescope.settings import Settings; "
     "run_server(Settings())"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +85,6 @@ class ManagedService:
         )
         env.update(self.env)
         log = self.log_path.open("wb")
-        from rolescope.loadtests.runner import pinned
-
         self.process = subprocess.Popen(
             pinned([sys.executable, "-c", _SERVE], self.cpus),
             cwd=self.workdir,
