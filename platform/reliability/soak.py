@@ -31,6 +31,7 @@ from rolescope.reliability.process import ManagedService, write_test_roles
 from rolescope.reliability.workload import read_stream, unique_message
 
 SAMPLE_EVERY_S = 5.0
+PROGRESS_EVERY_S = 60.0
 MAX_OUTSTANDING = 512
 MEMORY_SLOPE_LIMIT_MB_PER_H = 1.0
 
@@ -118,6 +119,14 @@ async def sample(
     samples.threads.append(stats.threads)
 
 
+def progress_line(elapsed_s: float, minutes: float, ok: int, failed: int, samples: Samples) -> str:
+    """One line per minute on standard error, so an hour-long run is not silent."""
+    line = f"soak: {elapsed_s / 60:.0f}/{minutes:g} min, {ok:,} ok, {failed:,} failed"
+    if samples.t:
+        line += f", RSS {samples.rss_mb[-1]:.1f} MB, /metrics {samples.metrics_ms[-1]:.1f} ms"
+    return line
+
+
 async def soak(
     workdir: Path, minutes: float, load: float, seed: int = 40
 ) -> tuple[dict[str, float], Samples]:
@@ -138,12 +147,22 @@ async def soak(
             end = started + minutes * 60
             next_sample = started
             next_arrival = started
+            next_progress = started + PROGRESS_EVERY_S
             dropped = 0
+            print(
+                f"soak: capacity {capacity:.0f} req/s, offering {rate:.0f} req/s for {minutes:g} min",
+                file=sys.stderr,
+                flush=True,
+            )
             while time.monotonic() < end:
                 now = time.monotonic()
                 if now >= next_sample:
                     await sample(service, client, samples, started)
                     next_sample += SAMPLE_EVERY_S
+                if now >= next_progress:
+                    line = progress_line(now - started, minutes, traffic.ok, traffic.failed, samples)
+                    print(line, file=sys.stderr, flush=True)
+                    next_progress += PROGRESS_EVERY_S
                 while next_arrival <= now:
                     if len(pending) < MAX_OUTSTANDING:
                         task = asyncio.create_task(traffic.one())
@@ -174,8 +193,9 @@ def write_series(path: Path, samples: Samples) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
-def summarise(samples: Samples, capacity: float, rate: float, traffic: Traffic, dropped: int,
-              minutes: float) -> dict[str, float]:
+def summarise(
+    samples: Samples, capacity: float, rate: float, traffic: Traffic, dropped: int, minutes: float
+) -> dict[str, float]:
     warm = max(30.0, minutes * 60 / 5)
     keep = [i for i, t in enumerate(samples.t) if t >= warm] or list(range(len(samples.t)))
     t = [samples.t[i] for i in keep]
@@ -204,13 +224,20 @@ def summarise(samples: Samples, capacity: float, rate: float, traffic: Traffic, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rolescope.reliability.soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m rolescope.reliability.soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to hold the load (default 10)")
     parser.add_argument("--load", type=float, default=0.4, help="share of measured capacity (default 0.4)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
-    parser.add_argument("--series", type=Path, default=None,
-                        help="also write every 5-second sample (memory, files, threads, /metrics ms) as CSV")
+    parser.add_argument(
+        "--series",
+        type=Path,
+        default=None,
+        help="also write every 5-second sample (memory, files, threads, /metrics ms) as CSV",
+    )
     args = parser.parse_args(argv)
     if args.minutes <= 0 or not 0 < args.load <= 1:
         parser.error("--minutes must be positive and --load within (0, 1]")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rolescope.reliability.soak import Samples, slope_per_hour, write_series
+from rolescope.reliability.soak import Samples, progress_line, slope_per_hour, write_series
 
 
 def test_a_steady_climb_is_reported_per_hour() -> None:
@@ -41,3 +41,12 @@ def test_every_sample_is_kept_as_csv(tmp_path: Path) -> None:
         "threads": "6",
         "metrics_ms": "6.50",
     }
+
+
+def test_progress_names_time_outcomes_and_the_latest_sample() -> None:
+    samples = Samples(
+        t=[0.0, 60.0], rss_mb=[68.0, 68.25], open_files=[19, 19], threads=[6, 6], metrics_ms=[7, 6.54]
+    )
+    line = progress_line(120.4, 60, 7320, 1, samples)
+    assert line == "soak: 2/60 min, 7,320 ok, 1 failed, RSS 68.2 MB, /metrics 6.5 ms"
+    assert progress_line(60.0, 10, 0, 0, Samples()) == "soak: 1/10 min, 0 ok, 0 failed"
