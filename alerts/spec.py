@@ -9,6 +9,7 @@ because a rule can only count requests "at most the threshold" at a bound.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from pydantic import (
 from rolescope.alerts.burn_rate import DEFAULT_WINDOWS, WindowPair, parse_duration
 from rolescope.errors import ConfigError
 from rolescope.exporters import names
+from rolescope.rundir import LatencyMetric
 
 MAX_SPEC_BYTES = 1_000_000
 WINDOW_PLACEHOLDER = "{{.window}}"
@@ -40,12 +42,24 @@ HISTOGRAM_BUCKETS: dict[str, tuple[float, ...]] = {
     names.HTTP_REQUEST_DURATION: names.HTTP_DURATION_BUCKETS,
 }
 
-# The gate's latency figures are named after what the histogram measures.
-LATENCY_KEYS: dict[str, str] = {
+# Which client-side latency of a request a histogram's SLO is judged on (load, gate, overload):
+# the server's request duration is what the client sees as end-to-end time.
+LATENCY_FIGURES: dict[str, LatencyMetric] = {
     names.GENAI_TTFT: "ttft",
-    names.GENAI_REQUEST_DURATION: "e2e",
     names.GENAI_TPOT: "tpot",
+    names.GENAI_REQUEST_DURATION: "e2e",
+    names.HTTP_REQUEST_DURATION: "e2e",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    """A latency SLO as the load side judges it: `objective` (a fraction) of requests within `threshold_s`."""
+
+    name: str
+    metric: LatencyMetric
+    threshold_s: float
+    objective: float
 
 
 class _Strict(BaseModel):
@@ -234,20 +248,20 @@ class SloSpec(_Strict):
                 return slo
         raise KeyError(name)
 
-    def latency_thresholds(self) -> dict[str, float]:
-        """Seconds per latency figure (`ttft`, `e2e`, and `tpot` when present) for goodput and the gate."""
-        found: dict[str, float] = {}
+    def latency_objectives(self) -> tuple[LatencyObjective, ...]:
+        """Every latency SLO, in spec order, as the client-side figure it is judged on.
+
+        Objectives are percentages in the spec (Sloth's convention) and fractions here.
+        """
+        found: list[LatencyObjective] = []
         for slo in self.slos:
             latency = slo.sli.latency
-            if latency is not None and latency.histogram in LATENCY_KEYS:
-                found.setdefault(LATENCY_KEYS[latency.histogram], latency.threshold)
-        missing = [key for key in ("ttft", "e2e") if key not in found]
-        if missing:
-            raise ConfigError(
-                f"the SLO spec has no latency SLO for {', '.join(missing)}; expected a latency SLI on "
-                f"{names.GENAI_TTFT} (ttft) and {names.GENAI_REQUEST_DURATION} (e2e)"
-            )
-        return found
+            if latency is not None:
+                # A spec may name only HISTOGRAM_BUCKETS' histograms; LATENCY_FIGURES has the same keys.
+                metric = LATENCY_FIGURES[latency.histogram]
+                fraction = round(slo.objective / 100, 12)
+                found.append(LatencyObjective(slo.name, metric, latency.threshold, fraction))
+        return tuple(found)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

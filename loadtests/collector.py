@@ -9,12 +9,11 @@ out: the users never know where their samples go. No Locust import here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from rolescope.exporters.locust_exporter import LoadMetrics
-from rolescope.loadtests.samples import RequestSample
+from rolescope.rundir import RequestSample, sample_line
 
 SAMPLE_CONTEXT_KEY = "rolescope_sample"
 REPORT_KEY = "rolescope_samples"
@@ -48,7 +47,7 @@ class SampleCollector:
         if self.metrics is not None:
             self.metrics.observe(sample)
         if self.samples_path is not None:
-            self._pending_lines.append(json.dumps(sample.to_dict(), separators=(",", ":")))
+            self._pending_lines.append(sample_line(sample))
             if len(self._pending_lines) >= FLUSH_EVERY:
                 self.flush()
 

@@ -27,10 +27,22 @@ from pathlib import Path
 from typing import IO, Literal
 
 from rolescope.errors import ConfigError, EnvironmentProblem
+from rolescope.gate.policy import load_policy
 from rolescope.loadtests.load_config import LoadConfig, UserKind
-from rolescope.loadtests.samples import read_samples
-from rolescope.loadtests.slis import compute_slis, slo_thresholds
+from rolescope.loadtests.slis import compute_slis
 from rolescope.loadtests.stages import ShapeName
+from rolescope.rundir import (
+    ENVIRONMENT_FILE,
+    LOCUST_CSV_PREFIX,
+    LOCUST_LOG,
+    LOCUST_REPORT_FILE,
+    LOCUST_STATS_FILE,
+    LOCUST_STATS_PREFIX,
+    SAMPLES_FILE,
+    SETTINGS_FILE,
+    SLIS_FILE,
+    read_samples,
+)
 
 Progress = Callable[[float, int], None]  # (elapsed seconds, samples so far)
 # Seconds Locust may take to start, stop its users and write its reports, on top of the run time.
@@ -163,11 +175,11 @@ def _locust_commands(options: LoadOptions, out: Path) -> list[list[str]]:
         "-t",
         f"{max(1, round(options.duration_s))}s",
         "--csv",
-        str(out / "locust"),
+        str(out / LOCUST_CSV_PREFIX),
         "--html",
-        str(out / "locust_report.html"),
+        str(out / LOCUST_REPORT_FILE),
         "--json-file",
-        str(out / "locust_stats"),
+        str(out / LOCUST_STATS_PREFIX),
         "--only-summary",
         "--stop-timeout",
         f"{min(options.timeout_s, STOP_TIMEOUT_S):g}",
@@ -228,7 +240,7 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
         check_cpu_list(options.cpus)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    samples = out / "samples.jsonl"
+    samples = out / SAMPLES_FILE
     samples.unlink(missing_ok=True)
     config = load_config_for(options, samples)
     # Validate the traffic file here, so a malformed file is a clear error rather than a Locust crash.
@@ -240,11 +252,11 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
         "load_config": config.model_dump(mode="json"),
     }
     settings["options"]["users_started"] = options.effective_users()
-    (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
-    (out / "environment.json").write_text(json.dumps(environment_info(options), indent=2))
+    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, default=str))
+    (out / ENVIRONMENT_FILE).write_text(json.dumps(environment_info(options), indent=2))
 
     env = {**os.environ, **config.to_env(), **options.extra_env}
-    log_path = out / "locust.log"
+    log_path = out / LOCUST_LOG
     processes: list[subprocess.Popen[bytes]] = []
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -255,7 +267,7 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
         finally:
             _stop(processes)
     master = processes[0]
-    if master.returncode not in (0, None) or not (out / "locust_stats.json").exists():
+    if master.returncode not in (0, None) or not (out / LOCUST_STATS_FILE).exists():
         tail = log_path.read_text(errors="replace")[-1500:]
         raise EnvironmentProblem(f"Locust exited with code {master.returncode}; see {log_path}:\n{tail}")
     write_slis(out)
@@ -291,10 +303,10 @@ def _wait(
 
 
 def write_slis(out: Path, duration_s: float | None = None) -> dict[str, object]:
-    samples_path = out / "samples.jsonl"
-    samples = list(read_samples(samples_path)) if samples_path.exists() else []
-    thresholds, source = slo_thresholds()
-    slis = compute_slis(samples, thresholds, duration_s)
-    slis["thresholds_source"] = source
-    (out / "slis.json").write_text(json.dumps(slis, indent=2))
+    samples_path = out / SAMPLES_FILE
+    samples = read_samples(samples_path) if samples_path.exists() else []
+    policy = load_policy()
+    slis = compute_slis(samples, policy.latency_objectives, duration_s)
+    slis["thresholds_source"] = policy.source
+    (out / SLIS_FILE).write_text(json.dumps(slis, indent=2))
     return slis

@@ -7,17 +7,18 @@ moves when the slowest requests move.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rolescope.loadtests.samples import RequestSample
+from rolescope.gate.goodput import goodput_share
+from rolescope.gate.model import Objective
+from rolescope.rundir import RequestSample
 
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
-# Used when no SLO spec is available: the defaults of alerts/slo.yaml.
-FALLBACK_THRESHOLDS: dict[str, float] = {"ttft": 0.5, "e2e": 5.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +54,13 @@ def distribution(values: Sequence[float]) -> Distribution:
     return Distribution(p50, p90, p95, p99, float(data.max()), float(data.mean()), int(data.size))
 
 
-def meets_slo(sample: RequestSample, thresholds: dict[str, float]) -> bool:
-    """A request is good when it succeeded and met every latency objective at once."""
-    if not sample.ok:
-        return False
-    if "e2e" in thresholds and sample.e2e_s > thresholds["e2e"]:
-        return False
-    ttft = sample.ttft_s if sample.ttft_s is not None else sample.e2e_s
-    return not ("ttft" in thresholds and ttft > thresholds["ttft"])
+def thresholds_of(latency_objectives: Sequence[Objective]) -> dict[str, float]:
+    """Seconds per latency figure, the strictest when two objectives judge the same one."""
+    found: dict[str, float] = {}
+    for objective in latency_objectives:
+        if objective.metric is not None and objective.threshold_s is not None:
+            found[objective.metric] = min(objective.threshold_s, found.get(objective.metric, math.inf))
+    return found
 
 
 def run_span(samples: Sequence[RequestSample]) -> float:
@@ -74,16 +74,14 @@ def run_span(samples: Sequence[RequestSample]) -> float:
 
 def compute_slis(
     samples: Sequence[RequestSample],
-    thresholds: dict[str, float] | None = None,
+    latency_objectives: Sequence[Objective] = (),
     duration_s: float | None = None,
 ) -> dict[str, Any]:
-    """The `slis.json` document of a run."""
-    limits = dict(FALLBACK_THRESHOLDS if thresholds is None else thresholds)
+    """The `slis.json` document of a run; goodput holds each request to the policy's latency objectives."""
     ok = [s for s in samples if s.ok]
     duration = duration_s if duration_s and duration_s > 0 else run_span(samples)
     failures = len(samples) - len(ok)
     tokens = sum(s.output_tokens for s in ok)
-    good = sum(1 for s in samples if meets_slo(s, limits))
     return {
         "ttft_s": distribution([s.ttft_s for s in ok if s.ttft_s is not None]).to_dict(),
         "tpot_s": distribution([s.tpot_s for s in ok if s.tpot_s is not None]).to_dict(),
@@ -95,21 +93,7 @@ def compute_slis(
         "duration_s": duration,
         "throughput_rps": len(samples) / duration if duration else 0.0,
         "output_tokens_per_s": tokens / duration if duration else 0.0,
-        "goodput": good / len(samples) if samples else 0.0,
-        "thresholds_s": limits,
+        "goodput": goodput_share(samples, latency_objectives),
+        "thresholds_s": thresholds_of(latency_objectives),
         "streams_all_at_once": sum(1 for s in samples if s.all_at_once),
     }
-
-
-def slo_thresholds() -> tuple[dict[str, float], str]:
-    """Latency thresholds from the SLO spec when it is available, else the fallback; and the source."""
-    try:
-        from rolescope.alerts.spec import load_slo_spec
-    except ImportError:
-        return dict(FALLBACK_THRESHOLDS), "fallback"
-    try:
-        spec = load_slo_spec()
-        limits = {k: float(v) for k, v in spec.latency_thresholds().items() if k in ("ttft", "e2e")}
-    except Exception:  # a broken spec must not hide the run's figures; the gate reports it
-        return dict(FALLBACK_THRESHOLDS), "fallback"
-    return (limits or dict(FALLBACK_THRESHOLDS)), "slo-spec"

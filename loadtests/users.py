@@ -24,9 +24,9 @@ from locust import FastHttpUser, task
 
 from rolescope.loadtests.collector import SAMPLE_CONTEXT_KEY
 from rolescope.loadtests.replay_context import ReplayContext
-from rolescope.loadtests.samples import RequestSample
 from rolescope.loadtests.schedule import PlannedTurn, turn_send_time
 from rolescope.loadtests.sse import StreamParser
+from rolescope.rundir import RequestSample
 
 CHAT_PATH = "/v1/chat"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}

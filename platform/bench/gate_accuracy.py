@@ -34,6 +34,7 @@ import yaml
 
 from rolescope.gate.rundir import load_runs
 from rolescope.gate.runstats import run_statistic
+from rolescope.rundir import MEMORY_FILE
 from rolescope.settings import bundled_roles_path
 from rolescope.tune.ab import AbPlan, Arm, judge_ab, run_interleaved
 
@@ -75,7 +76,7 @@ def _calibrate(root: Path, roles: Path) -> tuple[float, float]:
     )
     directory = run_interleaved(plan, lambda message: None)["reference"]
     cpu_ms = sorted(run_statistic("cpu_per_token_ms", load_runs([directory])))[1]
-    memory = json.loads((directory / "memory.json").read_text())
+    memory = json.loads((directory / MEMORY_FILE).read_text())
     return cpu_ms, float(memory["kinds"]["all"]["allocations_per_request"])
 
 

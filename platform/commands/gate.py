@@ -57,10 +57,11 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from rolescope.errors import GateFailed
-        from rolescope.gate.collect import collect, load_policy
+        from rolescope.gate.collect import collect
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
         from rolescope.gate.outputs import judge_collected, write_all
+        from rolescope.gate.policy import load_policy
 
         console = Console()
         policy = load_policy(slo)

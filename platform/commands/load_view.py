@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rolescope.loadtests.runner import LoadOptions, run_load
+from rolescope.rundir import SLIS_FILE
 
 console = Console()
 
@@ -35,8 +36,21 @@ def _ms(value: float) -> str:
     return f"{value * 1000:.1f}"
 
 
+_LABELS = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "end-to-end"}
+
+
+def goodput_rule(thresholds: dict[str, float]) -> str:
+    """What a request had to meet to count as good, in words (see `rolescope.gate.goodput`)."""
+    streams = [f"{_LABELS[k]} ≤ {v:g} s" for k, v in thresholds.items() if k != "e2e"]
+    every = [f"end-to-end ≤ {thresholds['e2e']:g} s"] if "e2e" in thresholds else []
+    parts = ([f"streams: {', '.join(streams)}"] if streams else []) + [
+        f"every reply: {', '.join(['ok', *every])}"
+    ]
+    return "; ".join(parts)
+
+
 def print_slis(run_dir: Path) -> None:
-    slis = json.loads((run_dir / "slis.json").read_text())
+    slis = json.loads((run_dir / SLIS_FILE).read_text())
     table = Table(title=f"client-side SLIs — {run_dir}", title_justify="left")
     table.add_column("ms")
     for column in ("p50", "p90", "p95", "p99", "max", "count"):
@@ -45,12 +59,10 @@ def print_slis(run_dir: Path) -> None:
         dist = slis[key]
         table.add_row(label, *(_ms(dist[p]) for p in ("p50", "p90", "p95", "p99", "max")), str(dist["count"]))
     console.print(table)
-    limits = slis["thresholds_s"]
     console.print(
         f"requests {slis['requests']}  failures {slis['failures']}  error ratio {slis['error_ratio']:.2%}  "
         f"throughput {slis['throughput_rps']:.1f} req/s  {slis['output_tokens_per_s']:.0f} tokens/s  "
-        f"goodput {slis['goodput']:.1%} "
-        f"(TTFT ≤ {limits.get('ttft', 0):g} s, end-to-end ≤ {limits.get('e2e', 0):g} s)"
+        f"goodput {slis['goodput']:.1%} ({goodput_rule(slis['thresholds_s'])})"
     )
     if slis.get("streams_all_at_once"):
         console.print(

@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
         from rolescope.profiling.compare import compare_profiles
         from rolescope.profiling.flamegraph import render_diff_svg
         from rolescope.profiling.recorder import load_runs
+        from rolescope.rundir import DIFF_FLAMEGRAPH_FILE, PROFILE_DIFF_FILE
 
         if metric not in ("self", "total"):
             raise ConfigError(f"--metric is {metric!r}, expected `self` or `total`")
@@ -159,10 +160,10 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise ConfigError(f"profile compare: {exc}") from exc
         out.mkdir(parents=True, exist_ok=True)
-        (out / "diff.json").write_text(json.dumps(diff.to_dict(), indent=2), encoding="utf-8")
+        (out / PROFILE_DIFF_FILE).write_text(json.dumps(diff.to_dict(), indent=2), encoding="utf-8")
         svg = render_diff_svg(merge(base_runs), merge(cand_runs),
                               title=f"{metric} share: red grew, blue shrank")
-        (out / "diff_flamegraph.svg").write_text(svg, encoding="utf-8")
+        (out / DIFF_FLAMEGRAPH_FILE).write_text(svg, encoding="utf-8")
         table = Table(title=f"{metric} share, {diff.baseline_runs} vs {diff.candidate_runs} observations")
         for column in ("function", "baseline %", "candidate %", "change", "q", ""):
             table.add_column(column, justify="left" if column == "function" else "right")
@@ -178,7 +179,7 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         if diff.note:
             console.print(f"[yellow]note:[/] {diff.note}")
-        console.print(f"written: {out / 'diff.json'}, {out / 'diff_flamegraph.svg'}")
+        console.print(f"written: {out / PROFILE_DIFF_FILE}, {out / DIFF_FLAMEGRAPH_FILE}")
         if fail_on_growth and diff.grew:
             first = diff.grew[0]
             raise GateFailed(

@@ -6,15 +6,17 @@ histogram buckets, so a threshold that falls between buckets is judged exactly.
 
 from __future__ import annotations
 
-from rolescope.gate.model import CheckResult, Objective, RunData, Sample
+from rolescope.gate.goodput import good_requests
+from rolescope.gate.model import CheckResult, Objective, RunData
 from rolescope.gate.runstats import metric_values, percentile
+from rolescope.rundir import RequestSample
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:.2f} %"
 
 
-def _latency_check(objective: Objective, samples: list[Sample], duration_s: float) -> CheckResult:
+def _latency_check(objective: Objective, samples: list[RequestSample], duration_s: float) -> CheckResult:
     assert objective.metric is not None and objective.threshold_s is not None
     values = metric_values(samples, objective.metric)
     good = sum(1 for v in values if v <= objective.threshold_s)
@@ -55,11 +57,11 @@ def _latency_check(objective: Objective, samples: list[Sample], duration_s: floa
     )
 
 
-def _counts_as_error(sample: Sample, statuses: tuple[int, ...]) -> bool:
+def _counts_as_error(sample: RequestSample, statuses: tuple[int, ...]) -> bool:
     return not sample.ok and (not statuses or sample.status in statuses)
 
 
-def _error_check(objective: Objective, samples: list[Sample], duration_s: float) -> CheckResult:
+def _error_check(objective: Objective, samples: list[RequestSample], duration_s: float) -> CheckResult:
     failed = sum(1 for s in samples if _counts_as_error(s, objective.statuses))
     ratio = failed / len(samples) if samples else 1.0
     limit = 1.0 - objective.objective
@@ -67,7 +69,7 @@ def _error_check(objective: Objective, samples: list[Sample], duration_s: float)
     statuses: dict[str, int] = {}
     for s in samples:
         if _counts_as_error(s, objective.statuses):
-            key = str(s.status) if s.status is not None else (s.error or "error")[:40]
+            key = str(s.status) if s.status else (s.error or "error")[:40]
             statuses[key] = statuses.get(key, 0) + 1
     what = "failed" if not objective.statuses else "failed with " + "/".join(map(str, objective.statuses))
     message = f"{failed} of {len(samples)} requests {what} ({_pct(ratio)}; at most {_pct(limit)} allowed)"
@@ -85,33 +87,18 @@ def _error_check(objective: Objective, samples: list[Sample], duration_s: float)
     )
 
 
-def is_good(sample: Sample, latency_objectives: list[Objective]) -> bool:
-    """A request counts towards goodput when it succeeded and met every latency threshold."""
-    if not sample.ok:
-        return False
-    for objective in latency_objectives:
-        assert objective.metric is not None and objective.threshold_s is not None
-        if objective.metric == "itl":
-            values: list[float] = list(sample.itl_s)
-        else:
-            value = getattr(sample, f"{objective.metric}_s")
-            values = [] if value is None else [value]
-        if any(v > objective.threshold_s for v in values):
-            return False
-    return True
-
-
 def _goodput_check(
-    objective: Objective, samples: list[Sample], duration_s: float, latency: list[Objective]
+    objective: Objective, samples: list[RequestSample], duration_s: float, latency: list[Objective]
 ) -> CheckResult:
-    good = sum(1 for s in samples if is_good(s, latency))
+    good = good_requests(samples, latency)
     share = good / len(samples) if samples else 0.0
     passed = bool(samples) and share >= objective.objective
     rate = good / duration_s if duration_s > 0 else 0.0
     return CheckResult(
         name=objective.name,
         kind="slo",
-        description=f"goodput ≥ {_pct(objective.objective)} of requests (ok and within every threshold)",
+        description=f"goodput ≥ {_pct(objective.objective)} of requests "
+        "(ok and within every threshold that applies: TTFT/TPOT for streams, end-to-end for all)",
         figure=share,
         limit=objective.objective,
         direction="min",

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from rolescope.errors import ConfigError
-from rolescope.gate.model import FunctionShift, GatePolicy, RunData
-from rolescope.gate.policy import policy_from_mapping
+from rolescope.gate.model import FunctionShift, RunData
 from rolescope.gate.rundir import expand_run_dirs, load_run
-
-MEMORY_FILE = "memory.json"
-MEMORY_ERROR_FILE = "memory-error.txt"
-PROFILE_DIR = "profile"
+from rolescope.rundir import (
+    FUNCTIONS_FILE,
+    LOAD_DIR_PREFIX,
+    MEMORY_ERROR_FILE,
+    MEMORY_FILE,
+    PROFILE_DIR,
+)
 
 
 @dataclass
@@ -36,15 +38,6 @@ class Collected:
 
 def default_baseline_path() -> Path:
     return Path(str(resources.files("rolescope.loadtests").joinpath("baselines", "bundled.json")))
-
-
-def load_policy(path: Path | None) -> GatePolicy:
-    """The gate policy from an SLO spec file, validated by the spec's own loader (errors name the field)."""
-    from rolescope.alerts.spec import load_slo_spec
-
-    spec = load_slo_spec(path)
-    label = "alerts/slo.yaml (bundled)" if path is None else str(path)
-    return policy_from_mapping(spec.model_dump(mode="json"), source=label)
 
 
 def _find_memory_file(paths: list[Path]) -> Path | None:
@@ -116,7 +109,7 @@ def function_shifts(reference_dirs: list[Path], candidate_dirs: list[Path]) -> l
 
 def _profiles_in(directory: Path, load_runs: Any) -> list[Any]:
     """A tune profile directory holds one profile per load run (`load-N/`), or is one itself."""
-    subdirs = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith("load-"))
+    subdirs = sorted(p for p in directory.iterdir() if p.is_dir() and p.name.startswith(LOAD_DIR_PREFIX))
     profiles: list[Any] = []
     for path in subdirs or [directory]:
         try:
@@ -139,7 +132,7 @@ def hot_functions(profile_dirs: list[Path], top: int = 8) -> list[tuple[str, flo
     samples: dict[str, int] = {}
     total = 0
     for directory in profile_dirs:
-        for table in sorted(directory.glob("**/functions.json")):
+        for table in sorted(directory.glob(f"**/{FUNCTIONS_FILE}")):
             try:
                 rows = json.loads(table.read_text())
             except (OSError, json.JSONDecodeError):

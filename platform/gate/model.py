@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rolescope.rundir import LatencyMetric, RequestSample
+
 CheckKind = Literal["slo", "relative", "memory"]
 # "max": the figure must stay at or below the limit; "min": at or above it.
 Direction = Literal["max", "min"]
-LatencyMetric = Literal["ttft", "tpot", "itl", "e2e"]
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,10 @@ class GatePolicy:
     bytes_tolerance: float = 0.04
     source: str = "built-in"
 
-
-@dataclass(frozen=True)
-class Sample:
-    """One request as the load generator saw it (one line of `samples.jsonl`)."""
-
-    kind: str
-    start: float
-    ok: bool
-    status: int | None = None
-    ttft_s: float | None = None
-    tpot_s: float | None = None
-    itl_s: tuple[float, ...] = ()
-    e2e_s: float | None = None
-    output_tokens: int = 0
-    error: str | None = None
-    name: str = ""
-    session: str = ""
+    @property
+    def latency_objectives(self) -> tuple[Objective, ...]:
+        """The latency objectives: what goodput holds every request to."""
+        return tuple(o for o in self.objectives if o.sli == "latency")
 
 
 @dataclass
@@ -78,7 +66,7 @@ class RunData:
     """One load run directory, loaded."""
 
     path: str
-    samples: list[Sample]
+    samples: list[RequestSample]
     slis: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     # Service-side figures recorded by `rolescope tune` (CPU seconds of the service process).
@@ -89,7 +77,7 @@ class RunData:
         if not self.samples:
             return 0.0
         first = min(s.start for s in self.samples)
-        last = max(s.start + (s.e2e_s or 0.0) for s in self.samples)
+        last = max(s.start + s.e2e_s for s in self.samples)
         return max(last - first, 1e-9)
 
 

@@ -11,13 +11,20 @@ from rolescope.gate.model import GatePolicy, Verdict
 from rolescope.gate.report import ReportInputs, write_report
 from rolescope.gate.summary import write_summary
 from rolescope.gate.writers import write_junit, write_verdict_json
+from rolescope.rundir import (
+    DIFF_FLAMEGRAPH_FILE,
+    FLAMEGRAPH_FILE,
+    LOCUST_REPORT_FILE,
+    PROFILE_SPEEDSCOPE,
+    REPORT_FILE,
+)
 
 # Artifacts linked from the report and the summary when present, relative to the output directory.
 _LINKABLE = (
-    ("flame graph", "flamegraph.svg"),
-    ("speedscope profile", "profile.speedscope.json"),
-    ("differential flame graph", "diff-flamegraph.svg"),
-    ("Locust report", "locust_report.html"),
+    ("flame graph", FLAMEGRAPH_FILE),
+    ("speedscope profile", PROFILE_SPEEDSCOPE),
+    ("differential flame graph", DIFF_FLAMEGRAPH_FILE),
+    ("Locust report", LOCUST_REPORT_FILE),
 )
 
 
@@ -56,7 +63,7 @@ def write_all(
     files = {
         "verdict": write_verdict_json(verdict, out_dir),
         "junit": write_junit(verdict, out_dir),
-        "summary": write_summary(verdict, out_dir, links={"report": "report.html"}),
+        "summary": write_summary(verdict, out_dir, links={"report": REPORT_FILE}),
     }
     inputs = ReportInputs(
         verdict=verdict,

@@ -15,8 +15,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rolescope.gate.model import FunctionShift, LatencyMetric, RunData
+from rolescope.gate.model import FunctionShift, RunData
 from rolescope.gate.runstats import metric_values
+from rolescope.rundir import LatencyMetric
 
 CANDIDATE = "#2563eb"
 REFERENCE = "#9ca3af"

@@ -1,28 +1,18 @@
-"""From the SLO spec (`alerts/slo.yaml`) to the gate's policy: objectives and tolerances.
+"""From the SLO spec (`alerts/slo.yaml`) to the typed policy: objectives and tolerances.
 
-The spec is the single source of truth; this module only maps its plain data
-(the YAML as a mapping) onto what the gate measures client-side from samples.
+The spec is parsed once, by its strict model (`alerts/spec.py`); this module
+maps that model onto what is measured client-side from samples. The gate, the
+tuning loop and its sweep, `rolescope load`'s goodput, the overload run and the
+memory comparison all take their objectives and tolerances from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
 
-from rolescope.errors import ConfigError
+from rolescope.alerts.spec import LatencyObjective, Slo, SloSpec, load_slo_spec
 from rolescope.exporters import names
-from rolescope.gate.model import GatePolicy, LatencyMetric, Objective, RelativeTolerance
-from rolescope.gate.runstats import RUN_STATISTICS
-
-# Which client-side latency a server histogram's SLO is judged on.
-HISTOGRAM_METRICS: dict[str, LatencyMetric] = {
-    names.GENAI_TTFT: "ttft",
-    names.GENAI_TPOT: "tpot",
-    names.GENAI_REQUEST_DURATION: "e2e",
-    names.HTTP_REQUEST_DURATION: "e2e",
-    names.LOAD_TTFT: "ttft",
-    names.LOAD_REQUEST_DURATION: "e2e",
-}
+from rolescope.gate.model import GatePolicy, Objective, RelativeTolerance
 
 # Figures compared A/B even when the spec names no tolerance for them: the error ratio
 # (absolute, in ratio points) and service CPU per token, which is where a CPU
@@ -31,60 +21,47 @@ DEFAULT_RELATIVE: tuple[RelativeTolerance, ...] = (
     RelativeTolerance("error_ratio", 0.005, absolute=True),
     RelativeTolerance("cpu_per_token_ms", 0.10),
 )
-DEFAULT_GOODPUT_OBJECTIVE = 0.95
 
 
-def _objective_fraction(slo: Mapping[str, Any], where: str) -> float:
-    value = float(slo.get("objective", 0))
-    # Sloth writes objectives as percentages (99.9); accept fractions too.
-    fraction = round(value / 100, 12) if value > 1 else value
-    if not 0 < fraction < 1:
-        raise ConfigError(f"{where}: objective {value!r} is not a percentage between 0 and 100")
-    return fraction
+def _latency(objective: LatencyObjective) -> Objective:
+    return Objective(objective.name, "latency", objective.objective, objective.metric, objective.threshold_s)
 
 
-def _objective(slo: Mapping[str, Any], where: str) -> Objective | None:
-    name = str(slo.get("name", where))
-    sli = slo.get("sli") or {}
-    fraction = _objective_fraction(slo, where)
-    latency = sli.get("latency")
-    if latency:
-        histogram = str(latency.get("histogram", ""))
-        metric = HISTOGRAM_METRICS.get(histogram)
-        if metric is None:
-            return None  # a server-side latency the load generator cannot see: left to the alerts
-        return Objective(name, "latency", fraction, metric, float(latency["threshold"]))
-    events = sli.get("events") or {}
-    error_query = str(events.get("error_query", ""))
-    if names.INFERENCE_TIMEOUTS_TOTAL in error_query:
+def _error_ratio(slo: Slo) -> Objective | None:
+    events = slo.sli.events
+    if events is None:
+        return None
+    fraction = round(slo.objective / 100, 12)
+    if names.INFERENCE_TIMEOUTS_TOTAL in events.error_query:
         # Timeouts reach the client as 504s: already failures in the availability objective.
-        return Objective(name, "error_ratio", fraction, statuses=(504,))
-    return Objective(name, "error_ratio", fraction)
+        return Objective(slo.name, "error_ratio", fraction, statuses=(504,))
+    return Objective(slo.name, "error_ratio", fraction)
 
 
-def policy_from_mapping(spec: Mapping[str, Any], source: str = "alerts/slo.yaml") -> GatePolicy:
+def policy_from_spec(spec: SloSpec, source: str = "alerts/slo.yaml") -> GatePolicy:
+    """The typed policy of a validated spec (every value already checked by the spec's model)."""
+    latency = {o.name: _latency(o) for o in spec.latency_objectives()}
     objectives: list[Objective] = []
-    for index, slo in enumerate(spec.get("slos") or []):
-        objective = _objective(slo, f"{source}: slos[{index}]")
+    for slo in spec.slos:
+        objective = latency.get(slo.name) or _error_ratio(slo)
         if objective is not None:
             objectives.append(objective)
-    gate = spec.get("gate") or {}
-    relative: list[RelativeTolerance] = []
-    for metric, tolerance in (gate.get("relative_tolerance") or {}).items():
-        if metric not in RUN_STATISTICS:
-            known = ", ".join(sorted(RUN_STATISTICS))
-            raise ConfigError(f"{source}: gate.relative_tolerance.{metric} is not a known figure ({known})")
-        relative.append(RelativeTolerance(str(metric), float(tolerance)))
+    objectives.append(Objective("goodput", "goodput", spec.gate.goodput.objective))
+    # The spec's model names exactly the figures it accepts; runstats.RUN_STATISTICS computes each.
+    relative = [RelativeTolerance(metric, tolerance) for metric, tolerance in spec.gate.relative_tolerance]
     named = {r.metric for r in relative}
     relative += [r for r in DEFAULT_RELATIVE if r.metric not in named]
-    goodput = float((gate.get("goodput") or {}).get("objective", DEFAULT_GOODPUT_OBJECTIVE))
-    objectives.append(Objective("goodput", "goodput", goodput))
-    memory = gate.get("memory") or {}
     return GatePolicy(
         objectives=tuple(objectives),
         relative=tuple(relative),
-        alpha=float(gate.get("alpha", 0.05)),
-        allocations_tolerance=float(memory.get("allocations_per_request", 0.05)),
-        bytes_tolerance=float(memory.get("bytes_per_request", 0.04)),
+        alpha=spec.gate.alpha,
+        allocations_tolerance=spec.gate.memory.allocations_per_request,
+        bytes_tolerance=spec.gate.memory.bytes_per_request,
         source=source,
     )
+
+
+def load_policy(path: Path | None = None) -> GatePolicy:
+    """The policy of an SLO spec file, the bundled `alerts/slo.yaml` without a path; errors name fields."""
+    label = "alerts/slo.yaml (bundled)" if path is None else str(path)
+    return policy_from_spec(load_slo_spec(path), source=label)

@@ -12,8 +12,7 @@ from rolescope.gate import plots
 from rolescope.gate.judge import headline
 from rolescope.gate.memory_check import ALLOCATIONS, BYTES
 from rolescope.gate.model import CheckResult, FunctionShift, GatePolicy, RunData, Verdict
-
-REPORT_FILE = "report.html"
+from rolescope.rundir import REPORT_FILE
 
 _CSS = """
 

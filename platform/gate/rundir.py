@@ -1,22 +1,32 @@
 """Reading run directories into `RunData` (the only file I/O the judgement needs).
 
 Accepts load run directories (holding `samples.jsonl`) and tune directories
-(holding `load-1/ … load-N/`), so CI can pass either.
+(holding `load-1/ … load-N/`), so CI can pass either. The names and the sample
+record are the run directory's contract in `rolescope.rundir`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from rolescope.errors import ConfigError
-from rolescope.gate.model import RunData, Sample
+from rolescope.gate.model import RunData
+from rolescope.rundir import (
+    LOAD_DIR_PATTERN,
+    SAMPLES_FILE,
+    SERVICE_FILE,
+    SETTINGS_FILE,
+    SLIS_FILE,
+    SampleFileError,
+    read_samples,
+)
 
-SAMPLES_FILE = "samples.jsonl"
-SERVICE_FILE = "service.json"
-_LOAD_DIR = re.compile(r"^load-(\d+)$")
+
+def _load_index(path: Path) -> int:
+    match = LOAD_DIR_PATTERN.match(path.name)
+    return int(match.group(1)) if match else -1
 
 
 def expand_run_dirs(paths: list[Path]) -> list[Path]:
@@ -29,8 +39,7 @@ def expand_run_dirs(paths: list[Path]) -> list[Path]:
             found.append(path)
             continue
         loads = sorted(
-            (p for p in path.iterdir() if p.is_dir() and _LOAD_DIR.match(p.name)),
-            key=lambda p: int(_LOAD_DIR.match(p.name).group(1)),  # type: ignore[union-attr]
+            (p for p in path.iterdir() if p.is_dir() and LOAD_DIR_PATTERN.match(p.name)), key=_load_index
         )
         loads = [p for p in loads if (p / SAMPLES_FILE).is_file()]
         if not loads:
@@ -51,50 +60,19 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def parse_sample(record: dict[str, Any]) -> Sample:
-    itl = record.get("itl_s") or ()
-    return Sample(
-        kind=str(record.get("kind", "chat")),
-        start=float(record.get("start", record.get("intended_start", 0.0))),
-        ok=bool(record.get("ok", False)),
-        status=None if record.get("status") is None else int(record["status"]),
-        ttft_s=_optional_float(record.get("ttft_s")),
-        tpot_s=_optional_float(record.get("tpot_s")),
-        itl_s=tuple(float(x) for x in itl),
-        e2e_s=_optional_float(record.get("e2e_s")),
-        output_tokens=int(record.get("output_tokens") or 0),
-        error=record.get("error"),
-        name=str(record.get("name", "")),
-        session=str(record.get("session", "")),
-    )
-
-
-def read_samples(path: Path) -> list[Sample]:
-    samples: list[Sample] = []
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(parse_sample(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError) as exc:
-                raise ConfigError(f"{path}:{number}: not a valid sample line ({exc})") from exc
-    return samples
-
-
 def load_run(path: Path) -> RunData:
     samples_path = path / SAMPLES_FILE
     if not samples_path.is_file():
         raise ConfigError(f"{path}: no {SAMPLES_FILE} (expected a load run directory)")
+    try:
+        samples = read_samples(samples_path)
+    except SampleFileError as exc:
+        raise ConfigError(str(exc)) from exc
     return RunData(
         path=str(path),
-        samples=read_samples(samples_path),
-        slis=_read_json(path / "slis.json"),
-        settings=_read_json(path / "settings.json"),
+        samples=samples,
+        slis=_read_json(path / SLIS_FILE),
+        settings=_read_json(path / SETTINGS_FILE),
         service=_read_json(path / SERVICE_FILE),
     )
 

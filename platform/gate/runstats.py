@@ -11,29 +11,20 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from rolescope.gate.model import LatencyMetric, RunData, Sample
+from rolescope.gate.model import RunData
+from rolescope.rundir import LatencyMetric, RequestSample
 
 
-def metric_values(samples: Iterable[Sample], metric: LatencyMetric) -> list[float]:
+def metric_values(samples: Iterable[RequestSample], metric: LatencyMetric) -> list[float]:
     """The successful requests' values of one latency metric (ITL flattens every gap)."""
-    values: list[float] = []
-    for sample in samples:
-        if not sample.ok:
-            continue
-        if metric == "itl":
-            values.extend(sample.itl_s)
-            continue
-        value = getattr(sample, f"{metric}_s")
-        if value is not None:
-            values.append(value)
-    return values
+    return [value for sample in samples if sample.ok for value in sample.latencies(metric)]
 
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def error_ratio(samples: list[Sample]) -> float:
+def error_ratio(samples: list[RequestSample]) -> float:
     return sum(1 for s in samples if not s.ok) / len(samples) if samples else 0.0
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from rolescope.gate.judge import headline
 from rolescope.gate.model import CheckResult, Verdict
-
-SUMMARY_FILE = "summary.md"
+from rolescope.rundir import SUMMARY_FILE
 
 
 def _mark(check: CheckResult) -> str:

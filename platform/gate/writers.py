@@ -10,9 +10,7 @@ from typing import Any
 
 from rolescope.gate.judge import headline
 from rolescope.gate.model import CheckResult, Verdict
-
-VERDICT_FILE = "verdict.json"
-JUNIT_FILE = "junit.xml"
+from rolescope.rundir import JUNIT_FILE, VERDICT_FILE
 
 
 def json_safe(value: Any) -> Any:

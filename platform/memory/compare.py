@@ -28,11 +28,11 @@ class Tolerances:
 
 
 def tolerances_from_spec(path: Path | None = None) -> Tolerances:
-    """`gate.memory` of the SLO spec (the bundled one without a path)."""
-    from rolescope.alerts.spec import load_slo_spec
+    """The memory tolerances of the SLO spec's policy (`gate.memory`; the bundled spec without a path)."""
+    from rolescope.gate.policy import load_policy
 
-    memory = load_slo_spec(path).gate.memory
-    return Tolerances(memory.allocations_per_request, memory.bytes_per_request)
+    policy = load_policy(path)
+    return Tolerances(policy.allocations_tolerance, policy.bytes_tolerance)
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,14 @@ from rolescope.memory.baseline import summarise
 from rolescope.memory.environment import capture_environment
 from rolescope.memory.model import Baseline, RepeatFigures
 from rolescope.memory.tracking import read_capture
+from rolescope.rundir import MEMORY_FILE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 CHAT_PATH = "/v1/chat"
-LATEST = "memory.json"
+LATEST = MEMORY_FILE
 
 
 class LiveMemoryMeter:

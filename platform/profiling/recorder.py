@@ -29,9 +29,17 @@ from rolescope.profiling.collapsed import (
 from rolescope.profiling.flamegraph import render_svg
 from rolescope.profiling.pyspy import find_serving_worker, record_raw
 from rolescope.profiling.speedscope import to_speedscope
+from rolescope.rundir import (
+    FLAMEGRAPH_FILE,
+    FUNCTIONS_FILE,
+    PROFILE_COLLAPSED,
+    PROFILE_META,
+    PROFILE_SEGMENTS_DIR,
+    PROFILE_SPEEDSCOPE,
+)
 
-COLLAPSED = "profile.txt"
-SEGMENTS = "segments"
+COLLAPSED = PROFILE_COLLAPSED
+SEGMENTS = PROFILE_SEGMENTS_DIR
 
 
 @dataclass
@@ -112,20 +120,20 @@ def write_artifacts(profile: Profile, run: ProfileRun) -> ProfileRun:
     run.samples = profile.total
     (out / COLLAPSED).write_text(format_collapsed(profile), encoding="utf-8")
     speedscope = to_speedscope(profile, name=f"rolescope: {run.target}")
-    (out / "profile.speedscope.json").write_text(json.dumps(speedscope), encoding="utf-8")
+    (out / PROFILE_SPEEDSCOPE).write_text(json.dumps(speedscope), encoding="utf-8")
     title = f"{run.target} — {profile.total} samples at {run.rate} Hz"
-    (out / "flamegraph.svg").write_text(render_svg(profile, title=title), encoding="utf-8")
+    (out / FLAMEGRAPH_FILE).write_text(render_svg(profile, title=title), encoding="utf-8")
     rows = [asdict(r) for r in function_table(profile)]
-    (out / "functions.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    (out / FUNCTIONS_FILE).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     run.files = {
         "collapsed": COLLAPSED,
         "segments": SEGMENTS,
-        "speedscope": "profile.speedscope.json",
-        "flamegraph": "flamegraph.svg",
-        "functions": "functions.json",
+        "speedscope": PROFILE_SPEEDSCOPE,
+        "flamegraph": FLAMEGRAPH_FILE,
+        "functions": FUNCTIONS_FILE,
     }
     meta = {**run.to_dict(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    (out / "profile.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (out / PROFILE_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return run
 
 

@@ -41,9 +41,11 @@ import httpx
 import numpy as np
 
 from rolescope.exporters import names
-from rolescope.loadtests.samples import RequestSample, read_samples
+from rolescope.gate.model import Objective
+from rolescope.gate.policy import load_policy
 from rolescope.reliability.disconnects import metric_sum
 from rolescope.reliability.process import ManagedService, write_bundled_roles_at_speed
+from rolescope.rundir import SAMPLES_FILE, RequestSample, read_samples
 
 REFUSAL_P99_TARGET_MS = 50.0
 STORM_FACTOR = 2.0
@@ -70,26 +72,9 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LatencyObjective:
-    """A latency SLO: at least `objective` % of requests within `threshold_s`."""
-
-    threshold_s: float
-    objective: float
-
-
-def latency_objectives() -> dict[str, LatencyObjective]:
-    """TTFT and end-to-end objectives of the bundled SLO spec (`alerts/slo.yaml`)."""
-    from rolescope.alerts.spec import LATENCY_KEYS, load_slo_spec
-
-    found: dict[str, LatencyObjective] = {}
-    for slo in load_slo_spec().slos:
-        latency = slo.sli.latency
-        if latency is not None and LATENCY_KEYS.get(latency.histogram) in ("ttft", "e2e"):
-            found.setdefault(
-                LATENCY_KEYS[latency.histogram], LatencyObjective(latency.threshold, slo.objective)
-            )
-    return found
+def latency_objectives() -> tuple[Objective, ...]:
+    """The latency objectives of the bundled SLO spec's policy (`alerts/slo.yaml`)."""
+    return load_policy().latency_objectives
 
 
 def is_refusal(sample: RequestSample) -> bool:
@@ -106,7 +91,7 @@ def _share_within(values: Sequence[float], threshold_s: float) -> float:
 
 
 def summarise_phase(
-    samples: Sequence[RequestSample], objectives: dict[str, LatencyObjective], warmup_s: float = WARMUP_S
+    samples: Sequence[RequestSample], objectives: Sequence[Objective], warmup_s: float = WARMUP_S
 ) -> dict[str, float]:
     """Counts (every request) and latencies (after the warm-up) of one phase; ms and %."""
     admitted = [s for s in samples if s.ok]
@@ -136,10 +121,12 @@ def summarise_phase(
         # How late the generator sent requests: large values mean the figures above measure it.
         "send_lag_p99_ms": round(_p([_lag(s) for s in steady], 99), 1),
     }
-    values = {"ttft": ttft, "e2e": e2e}
-    for key, objective in objectives.items():
-        figures[f"admitted_{key}_within_slo_pct"] = round(
-            _share_within(values[key], objective.threshold_s), 2
+    admitted_steady = [s for s in steady if s.ok]
+    for objective in objectives:
+        assert objective.metric is not None and objective.threshold_s is not None
+        values = [v for s in admitted_steady for v in s.latencies(objective.metric)]
+        figures[f"admitted_{objective.metric}_within_slo_pct"] = round(
+            _share_within(values, objective.threshold_s), 2
         )
     return figures
 
@@ -148,7 +135,7 @@ def _lag(sample: RequestSample) -> float:
     return max(0.0, sample.start - sample.intended_start)
 
 
-def verdict(storm: dict[str, float], objectives: dict[str, LatencyObjective]) -> list[str]:
+def verdict(storm: dict[str, float], objectives: Sequence[Objective]) -> list[str]:
     """What the storm phase broke, in words; empty when every promise held."""
     problems = []
     if storm["other_5xx"]:
@@ -161,11 +148,11 @@ def verdict(storm: dict[str, float], objectives: dict[str, LatencyObjective]) ->
         problems.append(
             f"refusal p99 {storm['refusal_p99_ms']:.1f} ms, target under {REFUSAL_P99_TARGET_MS:.0f} ms"
         )
-    for key, objective in objectives.items():
-        share = storm[f"admitted_{key}_within_slo_pct"]
-        if share < objective.objective:
-            within = f"admitted {key} within {objective.threshold_s:g} s"
-            problems.append(f"{within}: {share:.2f} %, SLO {objective.objective:g} %")
+    for objective in objectives:
+        share = storm[f"admitted_{objective.metric}_within_slo_pct"]
+        if share < 100 * objective.objective:
+            within = f"admitted {objective.metric} within {objective.threshold_s:g} s"
+            problems.append(f"{within}: {share:.2f} %, SLO {100 * objective.objective:g} %")
     return problems
 
 
@@ -187,7 +174,7 @@ def _load(url: str, out: Path, cpus: str | None, seconds: float, **kwargs: Any) 
     from rolescope.loadtests.runner import LoadOptions, run_load
 
     run_load(LoadOptions(host=url, out=out, duration_s=seconds, cpus=cpus, seed=9, **kwargs))
-    return list(read_samples(out / "samples.jsonl"))
+    return read_samples(out / SAMPLES_FILE)
 
 
 def measure_capacity(url: str, out: Path, cpus: str | None, users: int, seconds: float) -> float:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rolescope.gate.collect import load_policy
+from rolescope.gate.policy import load_policy
+from rolescope.rundir import MEMORY_FILE, SERVICE_LOG
 from rolescope.tune.loop import TuneOutcome, judge_directory
 from rolescope.tune.trial import Status, TrialPlan, measure_memory, one_load_run, service_env, warm_up
 
@@ -78,7 +79,7 @@ def run_interleaved(ab: AbPlan, status: Status) -> dict[str, Path]:
                     roles_path=ab.roles_path,
                     db_path=Path(scratch) / f"{arm.name}.db",
                     env=service_env(arm.settings, arm.faults),
-                    log_path=plans[arm.name].out / "service.log",
+                    log_path=plans[arm.name].out / SERVICE_LOG,
                 )
             )
             warm_up(services[arm.name].url)
@@ -101,7 +102,7 @@ def run_interleaved(ab: AbPlan, status: Status) -> dict[str, Path]:
 
 def judge_ab(candidate: Path, reference: Path, slo: Path | None = None) -> TuneOutcome:
     """Judge a candidate arm against a reference arm; memory against the reference's own figures."""
-    memory = reference / "memory.json"
+    memory = reference / MEMORY_FILE
     return judge_directory(
         candidate,
         load_policy(slo),

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from rolescope.errors import ConfigError
-from rolescope.gate.collect import Collected, collect, default_baseline_path, load_policy
+from rolescope.gate.collect import Collected, collect, default_baseline_path
 from rolescope.gate.model import GatePolicy, Verdict
 from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.gate.policy import load_policy
 from rolescope.tune.trial import Status, TrialPlan, run_trial
 
 QUICK = {"runs": 3, "duration_s": 12.0}

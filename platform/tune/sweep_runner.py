@@ -10,13 +10,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rolescope.gate.absolute import is_good
-from rolescope.gate.collect import load_policy
+from rolescope.gate.goodput import good_requests
+from rolescope.gate.policy import load_policy
+from rolescope.rundir import SWEEP_FILE
 from rolescope.tune.loop import TuneOptions, TuneOutcome, judge_directory, plan_for
 from rolescope.tune.sweep import TrialResult, best_trial, expand_grid, parse_sweep, settings_label
 from rolescope.tune.trial import Status, run_trial
-
-SWEEP_FILE = "sweep.json"
 
 
 @dataclass
@@ -29,10 +28,10 @@ class SweepResult:
 def trial_result(settings: dict[str, object], outcome: TuneOutcome) -> TrialResult:
     """Costs of one trial from its load runs: goodput per CPU core used, peak memory per session."""
     runs = outcome.collected.candidate
-    latency = [o for o in outcome.policy.objectives if o.sli == "latency"]
+    latency = outcome.policy.latency_objectives
     # Rates over the span of the requests: the service idles while Locust starts and stops.
     wall = sum(r.duration_s for r in runs)
-    good = sum(1 for r in runs for s in r.samples if is_good(s, latency))
+    good = sum(good_requests(r.samples, latency) for r in runs)
     cpu = sum(float(r.service.get("cpu_seconds", 0.0)) for r in runs)
     # Memory per session: the peak held while serving the run with the most sessions.
     sessions = max((len({s.session for s in r.samples}) for r in runs), default=1) or 1

@@ -23,11 +23,18 @@ import httpx
 import yaml
 
 from rolescope.errors import EnvironmentProblem
-from rolescope.gate.collect import MEMORY_ERROR_FILE
+from rolescope.rundir import (
+    MEMORY_ERROR_FILE,
+    MEMORY_FILE,
+    MEMORY_LOG,
+    PROFILE_DIR,
+    SERVICE_FILE,
+    SERVICE_LOG,
+    load_dir_name,
+)
 from rolescope.tune.procstats import cpu_seconds, rss_bytes
 
 Status = Callable[[str], None]
-SERVICE_FILE = "service.json"
 WARMUP_REQUESTS = 12
 
 
@@ -117,14 +124,14 @@ def _profile_in_background(
 def one_load_run(plan: TrialPlan, url: str, pid: int | None, index: int, status: Status) -> Path:
     from rolescope.loadtests.runner import LoadOptions, run_load
 
-    out = plan.out / f"load-{index}"
+    out = plan.out / load_dir_name(index)
     if out.exists():
         shutil.rmtree(out)
     profiler = None
     if pid is not None and plan.profile:
         seconds = max(1, int(plan.duration_s) - 1)
         profiler = _profile_in_background(
-            pid, seconds, plan.profile_rate, plan.out / "profile" / f"load-{index}"
+            pid, seconds, plan.profile_rate, plan.out / PROFILE_DIR / load_dir_name(index)
         )
     cpu_before = cpu_seconds(pid) if pid is not None else None
     peak_rss = [rss_bytes(pid) if pid is not None else 0]
@@ -166,7 +173,7 @@ def measure_memory(plan: TrialPlan, status: Status) -> Path | None:
     if not plan.memory:
         return None
     status("measuring allocations and bytes per request (memray)")
-    out = plan.out / "memory.json"
+    out = plan.out / MEMORY_FILE
     settings: dict[str, Any] = {k: v for k, v in plan.settings.items() if k in ("sqlite_synchronous",)}
     if plan.roles_path is not None:
         settings["roles_path"] = str(plan.roles_path)
@@ -189,7 +196,7 @@ def measure_memory(plan: TrialPlan, status: Status) -> Path | None:
     if result.returncode != 0:
         # Timing and profile are still worth judging: the missing memory figures become a note.
         message = (result.stderr.strip().splitlines() or ["no output"])[-1].removeprefix("error: ")
-        (plan.out / "memory.log").write_text(result.stdout + result.stderr)
+        (plan.out / MEMORY_LOG).write_text(result.stdout + result.stderr)
         (plan.out / MEMORY_ERROR_FILE).write_text(message + "\n")
         status(f"memory not measured: {message}")
         return None
@@ -217,7 +224,7 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
             roles_path=roles,
             db_path=Path(scratch) / "tune.db",
             env=service_env(plan.settings, plan.faults),
-            log_path=plan.out / "service.log",
+            log_path=plan.out / SERVICE_LOG,
         )
         with service:
             status(f"warming up the service at {service.url}")
