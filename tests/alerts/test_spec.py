@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from rolescope.alerts.spec import load_slo_spec, parse_slo_spec
+from rolescope.alerts.spec import (
+    HISTOGRAM_BUCKETS,
+    LATENCY_FIGURES,
+    LatencyObjective,
+    load_slo_spec,
+    parse_slo_spec,
+)
 from rolescope.errors import ConfigError
 from rolescope.exporters import names
 
@@ -39,8 +45,15 @@ def test_bundled_spec_has_the_four_default_slos() -> None:
     assert all(s.period == "30d" for s in spec.slos)
 
 
-def test_latency_thresholds_for_goodput_are_in_seconds() -> None:
-    assert load_slo_spec().latency_thresholds() == {"ttft": 0.5, "e2e": 5.0}
+def test_latency_objectives_are_the_client_side_figure_in_seconds_and_a_fraction() -> None:
+    assert load_slo_spec().latency_objectives() == (
+        LatencyObjective("streaming-time-to-first-token", "ttft", 0.5, 0.99),
+        LatencyObjective("end-to-end-latency", "e2e", 5.0, 0.99),
+    )
+
+
+def test_every_histogram_a_spec_may_name_is_judged_on_a_client_side_figure() -> None:
+    assert set(LATENCY_FIGURES) == set(HISTOGRAM_BUCKETS)
 
 
 def test_gate_section_defaults_match_the_benchmem_rule() -> None:
@@ -157,8 +170,7 @@ def test_short_window_must_be_shorter_than_long_window() -> None:
         parse_slo_spec(data, "w.yaml")
 
 
-def test_spec_without_a_ttft_latency_slo_cannot_give_goodput_thresholds() -> None:
+def test_a_spec_without_a_ttft_slo_has_only_its_other_latency_objectives() -> None:
     data = bundled_data()
     data["slos"] = [s for s in data["slos"] if s["name"] != "streaming-time-to-first-token"]
-    with pytest.raises(ConfigError, match="no latency SLO for ttft"):
-        parse_slo_spec(data).latency_thresholds()
+    assert [o.metric for o in parse_slo_spec(data).latency_objectives()] == ["e2e"]

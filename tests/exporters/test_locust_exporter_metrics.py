@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from rolescope.exporters import names
 from rolescope.exporters.locust_exporter import LoadMetrics
-from rolescope.loadtests.samples import RequestSample
+from rolescope.rundir import RequestSample
 
 
 def _sample(ok: bool, ttft: float | None, e2e: float) -> RequestSample:

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from rolescope.loadtests.runner import LoadOptions, run_load
-from rolescope.loadtests.samples import RequestSample, read_samples
 from rolescope.loadtests.synth import SynthOptions, synthesize
 from rolescope.loadtests.traffic_format import OriginalAnswer, TrafficRecord, write_traffic
+from rolescope.rundir import RequestSample, read_samples
 from rolescope.settings import bundled_roles_path
 
 ServiceFactory = Callable[..., object]
@@ -102,6 +102,52 @@ def test_open_model_holds_its_rate_while_the_service_is_slow(
         assert sample.e2e_s >= sample.start - sample.intended_start
     slis = json.loads((run / "slis.json").read_text())
     assert slis["requests"] == len(samples) and slis["e2e_s"]["p50"] >= 0.4
+
+
+def test_load_and_gate_count_the_same_goodput_on_a_mixed_run(
+    tmp_path: Path, service_factory: ServiceFactory
+) -> None:
+    from rolescope.gate.collect import collect
+    from rolescope.gate.outputs import judge_collected
+    from rolescope.gate.policy import load_policy
+
+    # Every first token comes 0.7 s late: streams miss the 0.5 s TTFT objective, one-piece
+    # answers (no first token to judge) arrive well within the 5 s end-to-end objective.
+    svc = service_factory(
+        roles_path=_fast_role(tmp_path / "roles", ttft_ms=20), env={"ROLESCOPE_FAULT_ADDED_LATENCY_MS": "700"}
+    )
+    records = [
+        TrafficRecord(
+            arrival=1000.0 + s,
+            session=f"s_mixed{s}",
+            turn=0,
+            role="sherlock",
+            message=f"question {s}",
+            stream=bool(s % 2),
+            original=OriginalAnswer(status=200, latency_s=0.5, output_tokens=20),
+        )
+        for s in range(8)
+    ]
+    run = run_load(
+        LoadOptions(
+            host=svc.url,
+            out=tmp_path / "run",
+            traffic=_write_traffic(tmp_path / "t.jsonl", records),
+            users=4,
+            spawn_rate=10,
+            speed=20.0,
+            duration_s=4,
+        )
+    )  # type: ignore[attr-defined]
+    samples = _samples(run)
+    answered = [s for s in samples if s.ok and not s.streamed]
+    assert answered and any(s.streamed for s in samples)
+    assert all(s.e2e_s > 0.5 for s in answered)  # the TTFT threshold would have failed them
+    load_goodput = json.loads((run / "slis.json").read_text())["goodput"]
+    verdict = judge_collected(load_policy(), collect([run]))
+    gate_goodput = next(c.figure for c in verdict.checks if c.name == "goodput")
+    assert load_goodput == pytest.approx(gate_goodput)
+    assert load_goodput == pytest.approx(len(answered) / len(samples))
 
 
 def test_client_ttft_is_at_least_the_simulated_ttft_and_below_end_to_end(

@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rolescope.loadtests.samples import RequestSample
-from rolescope.loadtests.slis import compute_slis, distribution, meets_slo
+from rolescope.gate.policy import load_policy
+from rolescope.loadtests.slis import compute_slis, distribution
+from rolescope.rundir import RequestSample
+
+LATENCY = load_policy().latency_objectives  # the bundled spec: TTFT ≤ 0.5 s, end-to-end ≤ 5 s
 
 
 def _sample(
     e2e: float, ttft: float | None = 0.1, ok: bool = True, start: float = 0.0, tokens: int = 10
 ) -> RequestSample:
     return RequestSample(
-        name="stream",
-        kind="stream",
+        name="stream" if ttft is not None else "chat",
+        kind="stream" if ttft is not None else "chat",
         intended_start=start,
         start=start,
         ok=ok,
@@ -36,14 +39,17 @@ def test_percentiles_are_exact_order_statistics_not_buckets() -> None:
     assert dist.count == 1000
 
 
-def test_goodput_needs_success_and_every_objective_at_once() -> None:
-    limits = {"ttft": 0.5, "e2e": 5.0}
-    assert meets_slo(_sample(1.0, 0.2), limits)
-    assert not meets_slo(_sample(6.0, 0.2), limits)
-    assert not meets_slo(_sample(1.0, 0.7), limits)
-    assert not meets_slo(_sample(1.0, 0.2, ok=False), limits)
-    # A JSON answer has no token stream: its first token is its whole answer.
-    assert not meets_slo(_sample(0.8, None), limits)
+def test_goodput_needs_success_and_every_objective_that_applies() -> None:
+    def goodput(sample: RequestSample) -> float:
+        return float(compute_slis([sample], LATENCY)["goodput"])
+
+    assert goodput(_sample(1.0, 0.2)) == 1.0
+    assert goodput(_sample(6.0, 0.2)) == 0.0
+    assert goodput(_sample(1.0, 0.7)) == 0.0
+    assert goodput(_sample(1.0, 0.2, ok=False)) == 0.0
+    # A JSON answer has no token stream: the end-to-end objective judges it, not the TTFT one.
+    assert goodput(_sample(0.8, None)) == 1.0
+    assert goodput(_sample(5.5, None)) == 0.0
 
 
 def test_slis_document() -> None:
@@ -53,7 +59,7 @@ def test_slis_document() -> None:
         _sample(0.5, ok=False, start=2.0),
         _sample(1.0, 0.2, start=3.0),
     ]
-    slis = compute_slis(samples, {"ttft": 0.5, "e2e": 5.0})
+    slis = compute_slis(samples, LATENCY)
     assert slis["requests"] == 4 and slis["failures"] == 1
     assert slis["error_ratio"] == 0.25
     assert slis["goodput"] == 0.5
@@ -67,5 +73,5 @@ def test_slis_document() -> None:
 
 
 def test_no_samples_gives_zeros() -> None:
-    slis = compute_slis([], duration_s=None)
+    slis = compute_slis([], LATENCY, duration_s=None)
     assert slis["requests"] == 0 and slis["goodput"] == 0.0 and slis["e2e_s"]["count"] == 0

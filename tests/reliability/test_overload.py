@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rolescope.loadtests.samples import RequestSample
+from rolescope.gate.model import Objective
 from rolescope.reliability.overload import (
     PROFILES,
-    LatencyObjective,
     latency_objectives,
     overload_profile,
     summarise_phase,
     verdict,
 )
 from rolescope.reliability.process import process_stats
+from rolescope.rundir import RequestSample
 
-OBJECTIVES = {"ttft": LatencyObjective(0.5, 99.0), "e2e": LatencyObjective(5.0, 99.0)}
+OBJECTIVES = (Objective("ttft", "latency", 0.99, "ttft", 0.5), Objective("e2e", "latency", 0.99, "e2e", 5.0))
 
 
 def _sample(
@@ -95,8 +95,8 @@ def test_the_verdict_names_each_broken_promise() -> None:
 
 def test_objectives_come_from_the_slo_spec() -> None:
     objectives = latency_objectives()
-    assert objectives["ttft"] == LatencyObjective(0.5, 99.0)
-    assert objectives["e2e"] == LatencyObjective(5.0, 99.0)
+    figures = [(o.metric, o.threshold_s, o.objective) for o in objectives]
+    assert figures == [("ttft", 0.5, 0.99), ("e2e", 5.0, 0.99)]
 
 
 def test_twice_the_capacity_is_refused_with_503_and_nothing_else_fails(tmp_path: Path) -> None:

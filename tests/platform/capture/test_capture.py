@@ -16,8 +16,8 @@ import yaml
 from rolescope.capture.observer import CaptureObserver
 from rolescope.capture.sink import CaptureSink
 from rolescope.loadtests.runner import LoadOptions, run_load
-from rolescope.loadtests.samples import read_samples
 from rolescope.loadtests.traffic_format import read_traffic
+from rolescope.rundir import read_samples
 from rolescope.service.observer import ExchangeSummary
 from rolescope.settings import bundled_roles_path
 

@@ -9,8 +9,9 @@ import pytest
 from rolescope.gate.absolute import absolute_checks
 from rolescope.gate.judge import headline, judge
 from rolescope.gate.memory_check import memory_checks
-from rolescope.gate.model import FunctionShift, GatePolicy, Objective, RelativeTolerance, RunData, Sample
+from rolescope.gate.model import FunctionShift, GatePolicy, Objective, RelativeTolerance, RunData
 from rolescope.gate.relative import holm_adjust, relative_checks
+from rolescope.rundir import RequestSample
 
 POLICY = GatePolicy(
     objectives=(
@@ -32,13 +33,15 @@ def make_run(
         failed = error_every > 0 and i % error_every == 0
         first = ttft * rng.uniform(0.9, 1.1)
         samples.append(
-            Sample(
+            RequestSample(
+                name="stream",
                 kind="stream",
+                intended_start=1000.0 + i * 0.05,
                 start=1000.0 + i * 0.05,
                 ok=not failed,
                 status=status if failed else 200,
                 ttft_s=None if failed else first,
-                itl_s=() if failed else tuple(rng.uniform(0.02, 0.03) for _ in range(5)),
+                itl_s=[] if failed else [rng.uniform(0.02, 0.03) for _ in range(5)],
                 e2e_s=first + 0.15,
                 output_tokens=0 if failed else 6,
             )

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rolescope.gate.collect import collect, load_policy
+from rolescope.gate.collect import collect
 from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.gate.policy import load_policy
 from rolescope.memory.environment import capture_environment
 from rolescope.memory.model import Baseline, KindFigures
 
