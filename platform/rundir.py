@@ -41,7 +41,9 @@ MEMORY_FILE = "memory.json"
 MEMORY_ERROR_FILE = "memory-error.txt"
 MEMORY_LOG = "memory.log"
 SERVICE_LOG = "service.log"
+# A sweep: trial-1/ ... trial-K/ (each a tune run) beside SWEEP_FILE.
 SWEEP_FILE = "sweep.json"
+TRIAL_DIR_PREFIX = "trial-"
 
 # A verdict, wherever it is written.
 VERDICT_FILE = "verdict.json"
@@ -68,6 +70,10 @@ STREAM_METRICS: frozenset[LatencyMetric] = frozenset({"ttft", "tpot", "itl"})
 
 def load_dir_name(index: int) -> str:
     return f"{LOAD_DIR_PREFIX}{index}"
+
+
+def trial_dir_name(index: int) -> str:
+    return f"{TRIAL_DIR_PREFIX}{index}"
 
 
 class SampleFileError(ValueError):

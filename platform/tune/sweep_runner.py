@@ -12,7 +12,7 @@ from rich.table import Table
 
 from rolescope.gate.goodput import good_requests
 from rolescope.gate.policy import load_policy
-from rolescope.rundir import SWEEP_FILE
+from rolescope.rundir import SWEEP_FILE, trial_dir_name
 from rolescope.tune.loop import TuneOptions, TuneOutcome, judge_directory, plan_for
 from rolescope.tune.sweep import TrialResult, best_trial, expand_grid, parse_sweep, settings_label
 from rolescope.tune.trial import Status, run_trial
@@ -57,7 +57,7 @@ def run_sweep(options: TuneOptions, sweep: list[str], status: Status) -> SweepRe
     root = options.output_dir()
     trials: list[TrialResult] = []
     for index, combo in enumerate(combos, start=1):
-        trial_dir = root / f"trial-{index}"
+        trial_dir = root / trial_dir_name(index)
         trial_options = dataclasses.replace(options, settings={**options.settings, **combo}, out=trial_dir)
         label = settings_label(combo)
         prefix = f"trial {index}/{len(combos)} ({label})"
