@@ -114,35 +114,103 @@ def synth(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Where to write (default: standard output).", show_default=False
     ),
-    sessions: int = typer.Option(300, "--sessions", min=1, max=1_000_000, help="Sessions to generate."),
-    seed: int = typer.Option(7, "--seed", help="Same seed, same file."),
+    sessions: int = typer.Option(
+        300, "--sessions", "--num-sessions", min=1, max=1_000_000, help="Sessions to generate."
+    ),
+    seed: int = typer.Option(7, "--seed", "--random-seed", help="Same seed, same file."),
     roles: str = typer.Option("sherlock,curie,grimble", "--roles", help="Comma-separated role names."),
+    rate: float = typer.Option(0.5, "--rate", min=0.0001, help="New sessions per second (Poisson)."),
+    isl: int | None = typer.Option(
+        None,
+        "--isl",
+        "--input-tokens-mean",
+        min=1,
+        help="Mean input length in tokens; switches to a workload by distribution.",
+        show_default=False,
+    ),
+    isl_stddev: float = typer.Option(0.0, "--isl-stddev", "--input-tokens-stddev", min=0.0),
+    isl_histogram: Path | None = typer.Option(
+        None,
+        "--isl-histogram",
+        help="Input lengths from a histogram file (TOKENS,COUNT or LOW-HIGH,COUNT a line).",
+        show_default=False,
+    ),
+    osl: int | None = typer.Option(
+        None,
+        "--osl",
+        "--output-tokens-mean",
+        min=1,
+        help="Mean requested output length (recorded as max_tokens).",
+        show_default=False,
+    ),
+    osl_stddev: float = typer.Option(0.0, "--osl-stddev", "--output-tokens-stddev", min=0.0),
+    osl_histogram: Path | None = typer.Option(
+        None, "--osl-histogram", help="Output lengths from a histogram file.", show_default=False
+    ),
+    prefix_tokens: int = typer.Option(
+        0, "--prefix-tokens", min=0, max=10_000, help="Tokens of a prefix shared by every message of a role."
+    ),
+    turns_mean: float = typer.Option(
+        1.0, "--turns-mean", "--conversation-turn-mean", min=1.0, help="Mean turns per session."
+    ),
+    turns_stddev: float = typer.Option(0.0, "--turns-stddev", "--conversation-turn-stddev", min=0.0),
+    delay_mean_ms: float = typer.Option(
+        0.0,
+        "--turn-delay-mean",
+        "--conversation-turn-delay-mean",
+        min=0.0,
+        help="Mean think time between a reply and the next turn, milliseconds.",
+    ),
+    delay_stddev_ms: float = typer.Option(
+        0.0, "--turn-delay-stddev", "--conversation-turn-delay-stddev", min=0.0
+    ),
 ) -> None:
-    """Generate realistic synthetic conversations for the bundled roles, deterministic for a seed.
+    """Generate synthetic conversations, deterministic for a seed.
 
-    The bundled sample is `rolescope traffic synth --out loadtests/traffic/sample.jsonl`.
+    Without length options: realistic role-play chats for the bundled roles
+    (the bundled sample is `rolescope traffic synth --out loadtests/traffic/sample.jsonl`).
+    With `--isl` or `--isl-histogram`: a workload by distribution as AIPerf and
+    GuideLLM describe one (the same option names where they have them). Lengths
+    are fixed, normal (mean and stddev, clipped at 1) or drawn from a histogram;
+    a token is one common English word.
 
     Examples:
 
       rolescope traffic synth --sessions 50 --seed 1 --out small.jsonl
 
-      rolescope traffic synth --roles sherlock | head
+      rolescope traffic synth --isl 512 --isl-stddev 64 --osl 128 --prefix-tokens 1000 \\
+        --turns-mean 4 --turns-stddev 1 --turn-delay-mean 3000 --out workload.jsonl
     """
     import sys
 
     from rolescope.errors import ConfigError
     from rolescope.loadtests.synth import SynthOptions, synthesize
-    from rolescope.loadtests.traffic_format import write_traffic
+    from rolescope.loadtests.traffic_format import write_traffic, write_traffic_file
 
     names = tuple(r.strip() for r in roles.split(",") if r.strip())
     if not names:
         raise ConfigError("--roles is empty; expected comma-separated role names such as sherlock,curie")
-    records = synthesize(SynthOptions(sessions=sessions, seed=seed, roles=names))
+    workload_flags = (
+        osl is not None or osl_histogram is not None or prefix_tokens > 0 or turns_mean > 1 or isl_stddev > 0
+    )
+    if isl is None and isl_histogram is None and not workload_flags:
+        classic = SynthOptions(sessions=sessions, seed=seed, roles=names, sessions_per_second=rate)
+        records = synthesize(classic)
+    else:
+        from rolescope.loadtests.synth_workload import build_workload_options, synthesize_workload
+
+        options = build_workload_options(
+            isl=isl, isl_stddev=isl_stddev, isl_histogram=isl_histogram,
+            osl=osl, osl_stddev=osl_stddev, osl_histogram=osl_histogram,
+            prefix_tokens=prefix_tokens, turns_mean=turns_mean, turns_stddev=turns_stddev,
+            delay_mean_ms=delay_mean_ms, delay_stddev_ms=delay_stddev_ms,
+            sessions=sessions, seed=seed, roles=names, sessions_per_second=rate,
+        )  # fmt: skip
+        records = synthesize_workload(options)
     if out is None:
         write_traffic(records, sys.stdout)
-        return
-    with out.open("w", encoding="utf-8") as handle:
-        write_traffic(records, handle)
+    else:
+        write_traffic_file(records, out)
 
 
 def register(app: typer.Typer) -> None:
