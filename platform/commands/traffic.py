@@ -200,17 +200,115 @@ def synth(
         from rolescope.loadtests.synth_workload import build_workload_options, synthesize_workload
 
         options = build_workload_options(
-            isl=isl, isl_stddev=isl_stddev, isl_histogram=isl_histogram,
-            osl=osl, osl_stddev=osl_stddev, osl_histogram=osl_histogram,
-            prefix_tokens=prefix_tokens, turns_mean=turns_mean, turns_stddev=turns_stddev,
-            delay_mean_ms=delay_mean_ms, delay_stddev_ms=delay_stddev_ms,
-            sessions=sessions, seed=seed, roles=names, sessions_per_second=rate,
-        )  # fmt: skip
+            isl=isl,
+            isl_stddev=isl_stddev,
+            isl_histogram=isl_histogram,
+            osl=osl,
+            osl_stddev=osl_stddev,
+            osl_histogram=osl_histogram,
+            prefix_tokens=prefix_tokens,
+            turns_mean=turns_mean,
+            turns_stddev=turns_stddev,
+            delay_mean_ms=delay_mean_ms,
+            delay_stddev_ms=delay_stddev_ms,
+            sessions=sessions,
+            seed=seed,
+            roles=names,
+            sessions_per_second=rate,
+        )
         records = synthesize_workload(options)
     if out is None:
         write_traffic(records, sys.stdout)
     else:
         write_traffic_file(records, out)
+
+
+@traffic_app.command("import")
+def import_traffic(
+    source: Path = typer.Argument(..., help="The file to import.", show_default=False),
+    source_format: str = typer.Option(
+        ..., "--from", help="openai-jsonl, sharegpt or otel-genai.", show_default=False
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Where to write the traffic JSONL.", show_default=False
+    ),
+    role: str = typer.Option(
+        "sherlock", "--role", help="Role of every session (OTel spans with gen_ai.agent.name keep theirs)."
+    ),
+    rate: float = typer.Option(
+        0.5, "--rate", min=0.0001, help="New sessions per second, for formats without times (Poisson)."
+    ),
+    think_time: float = typer.Option(
+        5.0, "--think-time", min=0.0, help="Seconds between an answer and the next turn, without times."
+    ),
+    stream: bool = typer.Option(True, "--stream/--no-stream", help="Stream flag where the source has none."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the synthetic arrivals."),
+    key_file: Path | None = typer.Option(
+        None,
+        "--key-file",
+        help="Pseudonym key (default: $ROLESCOPE_CAPTURE_KEY_FILE or $ROLESCOPE_CAPTURE_KEY).",
+        show_default=False,
+    ),
+) -> None:
+    """Turn conversations from elsewhere into redacted rolescope traffic.
+
+    Formats: `openai-jsonl` (a Chat Completions `messages` list, one
+    conversation a line), `sharegpt` (a JSON array or JSON Lines of
+    {"id", "conversations": [{"from", "value"}]}), `otel-genai` (OTLP-JSON spans
+    with OpenTelemetry GenAI attributes, as the Collector's file exporter
+    writes them). Sessions get keyed-HMAC pseudonyms and messages are redacted
+    as capture does. OTel spans give real arrival times; the other formats get
+    Poisson session arrivals at `--rate` and `--think-time` between turns. Any
+    bad input is listed in full (file, line, field), exit code 2, and no output
+    file is written.
+
+    Examples:
+
+      rolescope traffic import --from sharegpt ShareGPT_V3.json --out sharegpt.jsonl --rate 2
+
+      rolescope traffic import --from otel-genai traces.jsonl --out prod.jsonl
+    """
+    from rich.console import Console
+
+    from rolescope.errors import ConfigError
+    from rolescope.loadtests.importers import IMPORTERS
+    from rolescope.loadtests.importers.build import ImportOptions, build_records
+    from rolescope.loadtests.redaction import Redactor, load_key
+    from rolescope.loadtests.traffic_format import write_traffic_file
+
+    importer = IMPORTERS.get(source_format)
+    if importer is None:
+        raise ConfigError(
+            f"--from {source_format!r} is not a known format; expected one of {', '.join(IMPORTERS)}"
+        )
+    if out.exists() and source.exists() and out.resolve() == source.resolve():
+        raise ConfigError(f"import would overwrite its input {source}; give another --out")
+    key, ephemeral = load_key(key_file)
+    result = importer.read(source)
+    options = ImportOptions(
+        role=role, sessions_per_second=rate, think_time_s=think_time, stream=stream, seed=seed
+    )
+    records, problems = build_records(result.conversations, options, Redactor(key))
+    problems = result.problems + problems
+    if problems:
+        shown = problems[:50]
+        more = f"\n… and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise ConfigError(
+            f"{len(problems)} problem(s) in {source}, nothing written:\n" + "\n".join(shown) + more
+        )
+    write_traffic_file(records, out)
+    console = Console()
+    timing = (
+        "arrival times from the source"
+        if importer.timed
+        else f"synthetic arrivals: {rate:g} sessions/s, {think_time:g} s think time"
+    )
+    console.print(
+        f"imported {len(records)} requests in {len(result.conversations)} sessions from {source} "
+        f"({importer.name}; {timing}) → {out}"
+    )
+    if ephemeral:
+        console.print("[yellow]note:[/] no key given; pseudonyms used a random key and cannot be linked.")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,9 +17,11 @@ def _regexes_only(text: str) -> str:
     placeholders = Placeholders()
     for detector in DETECTORS:
         text = detector.pattern.sub(
-            lambda m, d=detector: m.group(0)
-            if d.accept is not None and not d.accept(m.group(0))
-            else placeholders.for_value(d.kind, m.group(0)),
+            lambda m, d=detector: (
+                m.group(0)
+                if d.accept is not None and not d.accept(m.group(0))
+                else placeholders.for_value(d.kind, m.group(0))
+            ),
             text,
         )
     return text
