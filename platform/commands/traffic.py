@@ -8,7 +8,7 @@ import typer
 
 traffic_app = typer.Typer(
     name="traffic",
-    help="Shadow traffic: redact captured files, inspect them, synthesise samples.",
+    help="Shadow traffic: redact captured files, inspect them, synthesise samples, import from elsewhere.",
     no_args_is_help=True,
 )
 
@@ -27,8 +27,11 @@ def redact(
     """Pseudonymise session and client ids and replace personal data and secrets in messages.
 
     E-mail addresses, phone numbers, card numbers (Luhn-checked), IP addresses,
-    API keys, bearer tokens and URLs with credentials become placeholders that
-    stay consistent within a session (`<EMAIL_1>` each time for one address).
+    API keys, bearer tokens and URLs with credentials, plus what detect-secrets
+    and phonenumbers recognise (vendor tokens, private keys, secrets assigned
+    to key-like names, high-entropy strings after key-like words, phone
+    numbers in any national format), become placeholders that stay consistent
+    within a session (`<EMAIL_1>` each time for one address).
     Ids become keyed-HMAC pseudonyms; keep the key away from the data. Without
     a key, a random one is used and the pseudonyms cannot be linked to any
     other file.
