@@ -16,6 +16,7 @@ header takes the whole key block with it.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -32,9 +33,10 @@ DEFAULT_PHONE_REGION = "US"
 
 # Handled separately (entropy, keywords, key blocks) or already covered by our IP detector.
 _SPECIAL = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword", "Public IP (ipv4)"}
-_TOKEN_CHARS = "A-Za-z0-9_\\-.+/"
-_EXTEND_LEFT = re.compile(f"[{_TOKEN_CHARS}]*$")
-_EXTEND_RIGHT = re.compile(f"^[{_TOKEN_CHARS}=]*")
+# A token grows left only over word characters (not into a URL's path) and right
+# over anything a base64 or JWT token holds.
+_LEFT_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
+_RIGHT_CHARS = _LEFT_CHARS | frozenset("./+=")
 _KEY_WORD = re.compile(
     rf"(?i)(?:{DENYLIST_REGEX_WITH_PREFIX}|\w*(?:key|token|credential|auth|signature|bearer)\w*)"
 )
@@ -93,13 +95,14 @@ def _kind_of(plugin: BasePlugin) -> str:
 
 def _extend(text: str, start: int, end: int) -> tuple[int, int]:
     """Grow a match to the whole token: plugins may yield part of it (a JWT without its signature)."""
-    left = _EXTEND_LEFT.search(text, 0, start)
-    right = _EXTEND_RIGHT.match(text[end:])
-    new_start = left.start() if left else start
-    new_end = end + (right.end() if right else 0)
-    while new_end > end and text[new_end - 1] == ".":
-        new_end -= 1  # a sentence's full stop is not part of the token
-    return new_start, new_end
+    while start > 0 and text[start - 1] in _LEFT_CHARS:
+        start -= 1
+    grown = end
+    while grown < len(text) and text[grown] in _RIGHT_CHARS:
+        grown += 1
+    while grown > end and text[grown - 1] == ".":
+        grown -= 1  # a sentence's full stop is not part of the token
+    return start, grown
 
 
 def _occurrences(text: str, value: str) -> list[tuple[int, int]]:
