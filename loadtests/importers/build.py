@@ -10,6 +10,7 @@ for a seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -37,9 +38,12 @@ def _validation_problem(where: str, turn: int, exc: ValidationError) -> str:
 
 
 def build_records(
-    conversations: list[ImportedConversation], options: ImportOptions, redactor: Redactor
+    conversations: list[ImportedConversation],
+    options: ImportOptions,
+    redactor: Redactor,
+    on_conversation: Callable[[], None] | None = None,
 ) -> tuple[list[TrafficRecord], list[str]]:
-    """Records sorted by arrival, and every problem met on the way."""
+    """Records sorted by arrival, and every problem met on the way (`on_conversation` ticks progress)."""
     rng = random.Random(options.seed)
     records: list[TrafficRecord] = []
     problems: list[str] = []
@@ -71,5 +75,7 @@ def build_records(
                 continue
             records.append(record)
             arrival += turn.latency_s + options.think_time_s
+        if on_conversation is not None:
+            on_conversation()
     records.sort(key=lambda r: (r.arrival, r.session, r.turn))
     return records, problems

@@ -272,6 +272,7 @@ def import_traffic(
       rolescope traffic import --from otel-genai traces.jsonl --out prod.jsonl
     """
     from rich.console import Console
+    from rich.progress import Progress
 
     from rolescope.errors import ConfigError
     from rolescope.loadtests.importers import IMPORTERS
@@ -291,7 +292,13 @@ def import_traffic(
     options = ImportOptions(
         role=role, sessions_per_second=rate, think_time_s=think_time, stream=stream, seed=seed
     )
-    records, problems = build_records(result.conversations, options, Redactor(key))
+    console = Console(stderr=True)
+    # Redaction dominates a large import (a ShareGPT dump is hundreds of thousands of turns).
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("redacting", total=len(result.conversations))
+        records, problems = build_records(
+            result.conversations, options, Redactor(key), lambda: progress.advance(task)
+        )
     problems = result.problems + problems
     if problems:
         shown = problems[:50]
