@@ -5,7 +5,9 @@ lives in an environment variable or a file, never next to the data: the same
 id always maps to the same pseudonym, and nobody without the key can reverse
 or even confirm it. Personal data and secrets inside messages become typed
 placeholders that stay consistent within a session (`<EMAIL_1>` each time the
-same address appears), so a replayed conversation still makes sense.
+same address appears), so a replayed conversation still makes sense. Our own
+patterns run alongside `detect-secrets` and `phonenumbers` (`secret_scan`),
+which know many more token formats and every country's numbering plan.
 
 The service imports this module for capture, so it must never import locust.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolescope.errors import ConfigError
+from rolescope.loadtests.secret_scan import DEFAULT_PHONE_REGION, Finding, find_phones, find_secrets, merge
 
 KEY_ENV = "ROLESCOPE_CAPTURE_KEY"
 KEY_FILE_ENV = "ROLESCOPE_CAPTURE_KEY_FILE"
@@ -72,7 +75,7 @@ class Detector:
 
 # Order matters: a URL with credentials contains an e-mail-like `user:pass@host`,
 # and a card number is a run of digits a phone pattern would also take.
-DETECTORS: tuple[Detector, ...] = (
+_SECRET_DETECTORS: tuple[Detector, ...] = (
     Detector("URL", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]+:[^\s/@]+@[^\s]+")),
     Detector("TOKEN", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*")),
     Detector(
@@ -84,6 +87,8 @@ DETECTORS: tuple[Detector, ...] = (
             r"|(?i:\b(?:api[_-]?key|secret|password|passwd|token)\s*[:=]\s*)[^\s,;]{6,}"
         ),
     ),
+)
+_DATA_DETECTORS: tuple[Detector, ...] = (
     Detector("EMAIL", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")),
     Detector("CARD", re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])"), _is_card),
     Detector(
@@ -98,10 +103,11 @@ DETECTORS: tuple[Detector, ...] = (
             r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4}(?![\w:])"
         ),
     ),
-    Detector("PHONE", re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,18}\d(?![\w])"), _is_phone),
 )
+_PHONE_DETECTOR = Detector("PHONE", re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,18}\d(?![\w])"), _is_phone)
+DETECTORS: tuple[Detector, ...] = (*_SECRET_DETECTORS, *_DATA_DETECTORS, _PHONE_DETECTOR)
 
-PLACEHOLDER_RE = re.compile(r"<(?:URL|TOKEN|API_KEY|EMAIL|CARD|IP|PHONE)_\d+>")
+PLACEHOLDER_RE = re.compile(r"<(?:URL|TOKEN|API_KEY|SECRET|PRIVATE_KEY|EMAIL|CARD|IP|PHONE)_\d+>")
 
 
 class Placeholders:
@@ -124,20 +130,48 @@ class Placeholders:
         return found
 
 
-def redact_text(text: str, placeholders: Placeholders) -> str:
-    """Replace every detected personal datum or secret with its session placeholder."""
-    for detector in DETECTORS:
+def _apply_detector(text: str, detector: Detector, placeholders: Placeholders) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        value = match.group(0)
+        if PLACEHOLDER_RE.fullmatch(value):
+            return value
+        if detector.accept is not None and not detector.accept(value):
+            return value
+        return placeholders.for_value(detector.kind, value.strip())
 
-        def substitute(match: re.Match[str], detector: Detector = detector) -> str:
-            value = match.group(0)
-            if PLACEHOLDER_RE.fullmatch(value):
-                return value
-            if detector.accept is not None and not detector.accept(value):
-                return value
-            return placeholders.for_value(detector.kind, value.strip())
+    return detector.pattern.sub(substitute, text)
 
-        text = detector.pattern.sub(substitute, text)
-    return text
+
+def _apply_findings(text: str, findings: list[Finding], placeholders: Placeholders) -> str:
+    if not findings:
+        return text
+    parts: list[str] = []
+    cursor = 0
+    for finding in merge(findings):
+        value = text[finding.start : finding.end]
+        parts.append(text[cursor : finding.start])
+        kept = PLACEHOLDER_RE.fullmatch(value) is not None
+        parts.append(value if kept else placeholders.for_value(finding.kind, value))
+        cursor = finding.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def redact_text(text: str, placeholders: Placeholders, phone_region: str = DEFAULT_PHONE_REGION) -> str:
+    """Replace every detected personal datum or secret with its session placeholder.
+
+    The libraries' secret scan runs after our token patterns (so their
+    placeholders keep the kinds they always had) and before e-mail, card and
+    IP patterns, which could otherwise take a piece of a key; the phone-number
+    library runs just before our own, looser, phone pattern.
+    """
+    for detector in _SECRET_DETECTORS:
+        text = _apply_detector(text, detector, placeholders)
+    text = _apply_findings(text, find_secrets(text), placeholders)
+    for detector in _DATA_DETECTORS:
+        text = _apply_detector(text, detector, placeholders)
+    text = _apply_findings(text, find_phones(text, phone_region), placeholders)
+    return _apply_detector(text, _PHONE_DETECTOR, placeholders)
 
 
 def load_key(key_file: Path | None = None, *, allow_ephemeral: bool = True) -> tuple[bytes, bool]:
@@ -177,10 +211,13 @@ class Redactor:
     numbering, which only matters for very long-lived sessions.
     """
 
-    def __init__(self, key: bytes, max_sessions: int = 10_000) -> None:
+    def __init__(
+        self, key: bytes, max_sessions: int = 10_000, phone_region: str = DEFAULT_PHONE_REGION
+    ) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"pseudonym key must be at least {MIN_KEY_BYTES} bytes")
         self._key = key
+        self._phone_region = phone_region
         self._max_sessions = max_sessions
         self._sessions: OrderedDict[str, Placeholders] = OrderedDict()
 
@@ -200,4 +237,4 @@ class Redactor:
         return found
 
     def redact_message(self, session_pseudonym: str, text: str) -> str:
-        return redact_text(text, self.placeholders(session_pseudonym))
+        return redact_text(text, self.placeholders(session_pseudonym), self._phone_region)

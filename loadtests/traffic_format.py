@@ -2,8 +2,9 @@
 
 A record is one request as the service saw it: when it arrived, which session
 (a keyed-HMAC pseudonym) and turn it belongs to, the role, the redacted
-message, whether the reply was streamed, and what the original answer looked
-like, so a replay can be compared with what production did.
+message, whether the reply was streamed, how many output tokens it asked for
+(when it said), and what the original answer looked like, so a replay can be
+compared with what production did.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class TrafficRecord(BaseModel):
     role: str = Field(min_length=1, max_length=128)
     message: str = Field(max_length=64_000, description="the user's message, redacted")
     stream: bool = False
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="output tokens the request asked for, if it said"
+    )
     original: OriginalAnswer
 
 
@@ -100,7 +104,10 @@ def read_traffic(path: Path | None = None) -> list[TrafficRecord]:
 
 def dump_record(record: TrafficRecord) -> str:
     """One JSONL line (no trailing newline), with a stable key order."""
-    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    data = record.model_dump(mode="json")
+    if data["max_tokens"] is None:
+        del data["max_tokens"]  # files from before the field existed stay byte-for-byte the same
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_traffic(records: Iterable[TrafficRecord], out: IO[str]) -> int:
@@ -108,6 +115,22 @@ def write_traffic(records: Iterable[TrafficRecord], out: IO[str]) -> int:
     for record in records:
         out.write(dump_record(record) + "\n")
         count += 1
+    return count
+
+
+def write_traffic_file(records: Iterable[TrafficRecord], path: Path) -> int:
+    """Write every record or nothing: a temporary file beside `path`, renamed into place at the end."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            count = write_traffic(records, out)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write traffic file {path}: {exc.strerror}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return count
 
 

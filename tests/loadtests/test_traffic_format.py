@@ -12,6 +12,7 @@ import pytest
 from rolescope.errors import ConfigError
 from rolescope.loadtests.synth import SynthOptions, synthesize
 from rolescope.loadtests.traffic_format import (
+    TrafficRecord,
     default_traffic_path,
     dump_record,
     group_sessions,
@@ -102,3 +103,13 @@ def test_synth_depends_on_the_seed() -> None:
     one = [dump_record(r) for r in synthesize(SynthOptions(sessions=20, seed=1))]
     assert one == [dump_record(r) for r in synthesize(SynthOptions(sessions=20, seed=1))]
     assert one != [dump_record(r) for r in synthesize(SynthOptions(sessions=20, seed=2))]
+
+
+def test_max_tokens_is_optional_and_written_only_when_known() -> None:
+    without = read_traffic()[0]
+    assert without.max_tokens is None
+    assert "max_tokens" not in json.loads(dump_record(without))
+    asked = without.model_copy(update={"max_tokens": 128})
+    line = dump_record(asked)
+    assert json.loads(line)["max_tokens"] == 128
+    assert TrafficRecord.model_validate_json(line) == asked
