@@ -238,3 +238,22 @@ def test_cli_import_of_a_bad_document_exits_2_naming_document_and_field(tmp_path
     result = rolescope("slo", "export", "--format", "sloth")
     assert result.returncode == 2
     assert "the only export format is openslo" in result.stderr
+
+
+def test_an_indicator_ref_reads_the_sli_document_of_the_same_file() -> None:
+    sli = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLI",
+        "metadata": {"name": "errors"},
+        "spec": {
+            "ratioMetric": {"counter": True, "bad": prometheus("e_total"), "total": prometheus("t_total")}
+        },
+    }
+    slo = foreign_slo("by-ref", {})
+    del slo["spec"]["indicator"]
+    slo["spec"]["indicatorRef"] = "errors"
+    events = import_openslo([sli, slo], "ref.yaml").spec.slos[0].sli.events
+    assert events is not None and events.error_query == "sum(rate(e_total[{{.window}}]))"
+    slo["spec"]["indicatorRef"] = "missing"
+    with pytest.raises(ConfigError, match=r"spec.indicatorRef: 'missing': no SLI document of that name"):
+        import_openslo([sli, slo], "ref.yaml")
