@@ -40,7 +40,7 @@ def _selector(labels: dict[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def _le_matcher(threshold: float) -> str:
+def le_matcher(threshold: float) -> str:
     # client_python writes whole-number bounds as "5.0" while Prometheus 3 normalises
     # them to "5"; match both so the rule survives either scraper.
     if float(threshold).is_integer():
@@ -57,7 +57,7 @@ def _join_selector(*parts: str) -> str:
 def latency_error_query(latency: LatencySli, window: str) -> str:
     """Share of observations above the threshold: (all - at most threshold) / all."""
     total = f"{latency.histogram}_count{_join_selector(latency.selector)}"
-    good = f"{latency.histogram}_bucket{_join_selector(latency.selector, _le_matcher(latency.threshold))}"
+    good = f"{latency.histogram}_bucket{_join_selector(latency.selector, le_matcher(latency.threshold))}"
     return (
         f"(\n  sum(rate({total}[{window}]))\n  -\n  sum(rate({good}[{window}]))\n)\n"
         f"/\n(sum(rate({total}[{window}])))"

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import BigValueGraphMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
+    DataTransformerConfig,
     Threshold,
     ThresholdsMode,
     VariableRefresh,
@@ -35,6 +36,19 @@ TAGS = ["rolescope"]
 _REF_IDS = "ABCDEFGHIJ"
 
 Target = tuple[str, str]  # (PromQL, legend format)
+
+# Requests the service cannot tie to a role (health probes, /metrics scrapes, unknown roles)
+# carry the role label `<unknown>`; a legend says what they are instead.
+NO_ROLE_NAME = "no role (probes, /metrics, unknown roles)"
+_ROLE_LEGEND = f"{{{{{names.LABEL_ROLE}}}}}"
+
+
+def name_unknown_role() -> DataTransformerConfig:
+    """Grafana's renameByRegex: every series name holding `<unknown>` says what it counts."""
+    return DataTransformerConfig(
+        id_val="renameByRegex",
+        options={"regex": f"(.*){names.UNKNOWN_ROLE}(.*)", "renamePattern": f"$1{NO_ROLE_NAME}$2"},
+    )
 
 
 def datasource_variable() -> db.DatasourceVariable:
@@ -100,6 +114,8 @@ def timeseries_panel(
     )
     for query in _queries(targets):
         panel = panel.with_target(query)
+    if any(_ROLE_LEGEND in legend for _, legend in targets):
+        panel = panel.with_transformation(name_unknown_role())
     return panel
 
 

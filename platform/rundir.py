@@ -58,6 +58,7 @@ PROFILE_SPEEDSCOPE = "profile.speedscope.json"
 PROFILE_META = "profile.json"
 FLAMEGRAPH_FILE = "flamegraph.svg"
 FUNCTIONS_FILE = "functions.json"
+PROFILE_LAYERS_FILE = "layers.json"
 # `rolescope profile compare`.
 PROFILE_DIFF_FILE = "diff.json"
 DIFF_FLAMEGRAPH_FILE = "diff_flamegraph.svg"

@@ -38,6 +38,49 @@ def _print_functions(rows: list[Any], limit: int) -> None:
     Console().print(table)
 
 
+def _print_layers(rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rolescope.profiling.layers import short_function
+
+    table = Table(title="samples by layer (self time of each sample's leaf frame)")
+    for column in ("layer", "share %", "top functions within the layer"):
+        table.add_column(column, justify="right" if column == "share %" else "left")
+    for row in rows:
+        tops = ", ".join(f"{short_function(f)} {100 * s:.1f} %" for f, s in row.top_functions)
+        table.add_row(row.layer, f"{100 * row.share:.1f}", tops)
+    Console().print(table)
+
+
+def _print_layer_changes(changes: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rolescope.profiling.layers import short_function
+
+    table = Table(title="layers: share of all samples, baseline vs candidate")
+    for column in ("layer", "baseline %", "candidate %", "change", "q", "", "most changed within"):
+        table.add_column(column, justify="left" if column in ("layer", "most changed within") else "right")
+    for change in changes:
+        q = "—" if change.q_value is None else f"{change.q_value:.3g}"
+        colour = "red" if change.direction == "grew" else "blue"
+        mark = f"[{colour}]{change.direction}[/]" if change.significant else ""
+        within = ""
+        if change.function:
+            within = f"{short_function(change.function)} {100 * change.function_delta:+.1f}"
+        table.add_row(
+            change.layer,
+            f"{100 * change.baseline_share:.1f}",
+            f"{100 * change.candidate_share:.1f}",
+            f"{100 * change.delta:+.1f}",
+            q,
+            mark,
+            within,
+        )
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     profile_app = typer.Typer(cls=_RecordOrCompare, invoke_without_command=True, no_args_is_help=True)
 
@@ -63,7 +106,12 @@ def register(app: typer.Typer) -> None:
         ),
         top: int = typer.Option(15, "--top", help="Rows of the function table to print."),
     ) -> None:
-        """Record a py-spy profile: folded stacks, speedscope JSON, a flame graph SVG and a function table.
+        """Record a py-spy profile: folded stacks, speedscope, flame graph SVG, layer and function tables.
+
+        The samples are printed by layer first (framework/server, event loop,
+        business, inference, storage, telemetry, capture, waiting threads,
+        other; each sample's self time goes to its leaf frame's module), then
+        by function.
 
         Give a running process with --pid, or a command to start after `--`.
         py-spy needs ptrace: run as root, or in a container add SYS_PTRACE.
@@ -85,6 +133,7 @@ def register(app: typer.Typer) -> None:
 
         from rolescope.errors import ConfigError
         from rolescope.profiling.collapsed import function_table, read_collapsed
+        from rolescope.profiling.layers import layer_table
         from rolescope.profiling.recorder import COLLAPSED, record
 
         command = list(ctx.args)
@@ -98,7 +147,9 @@ def register(app: typer.Typer) -> None:
                 segments=segments if pid is not None else 1, find_worker=worker,
                 on_segment=lambda done, _total: progress.update(task, completed=done),
             )
-        _print_functions(function_table(read_collapsed(out / COLLAPSED)), top)
+        recorded = read_collapsed(out / COLLAPSED)
+        _print_layers(layer_table(recorded))
+        _print_functions(function_table(recorded), top)
         console = Console()
         console.print(f"{run.samples} samples of {run.target}; written to {out}/:")
         for label, name in run.files.items():
@@ -124,7 +175,7 @@ def register(app: typer.Typer) -> None:
             False, "--fail-on-growth", help="Exit 1 when any function's share grew significantly."
         ),
     ) -> None:
-        """Rank the functions whose share of samples grew or shrank, and draw a differential flame graph.
+        """Rank the layers, then the functions, whose share of samples changed; draw a diff flame graph.
 
         Every folded-stack file, and every segment of a profile directory, is one
         observation. Per function a two-sided Mann-Whitney U test compares the
@@ -164,6 +215,7 @@ def register(app: typer.Typer) -> None:
         svg = render_diff_svg(merge(base_runs), merge(cand_runs),
                               title=f"{metric} share: red grew, blue shrank")
         (out / DIFF_FLAMEGRAPH_FILE).write_text(svg, encoding="utf-8")
+        _print_layer_changes(diff.layers)
         table = Table(title=f"{metric} share, {diff.baseline_runs} vs {diff.candidate_runs} observations")
         for column in ("function", "baseline %", "candidate %", "change", "q", ""):
             table.add_column(column, justify="left" if column == "function" else "right")
@@ -182,8 +234,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"written: {out / PROFILE_DIFF_FILE}, {out / DIFF_FLAMEGRAPH_FILE}")
         if fail_on_growth and diff.grew:
             first = diff.grew[0]
+            layer = f"the {diff.grown_layers[0].layer} layer grew; " if diff.grown_layers else ""
             raise GateFailed(
-                f"{first.function} grew from {100 * first.baseline_self_share:.1f} % "
+                f"{layer}{first.function} grew from {100 * first.baseline_self_share:.1f} % "
                 f"to {100 * first.candidate_self_share:.1f} % of samples"
             )
 

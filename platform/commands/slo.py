@@ -1,7 +1,8 @@
-"""`rolescope slo generate | validate`: the SLO spec → Prometheus rules, and checks on both."""
+"""`rolescope slo generate | validate | export | import`: the SLO spec → rules, checks, OpenSLO."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -12,7 +13,10 @@ _SPEC_HELP = "SLO spec YAML (default: the bundled alerts/slo.yaml)."
 def register(app: typer.Typer) -> None:
     slo_app = typer.Typer(
         name="slo",
-        help="SLOs as code: generate recording rules and burn-rate alerts from the SLO spec, or validate it.",
+        help=(
+            "SLOs as code: generate recording rules and burn-rate alerts from the SLO spec, validate it, "
+            "or exchange it with OpenSLO v1."
+        ),
         no_args_is_help=True,
     )
 
@@ -98,4 +102,82 @@ def register(app: typer.Typer) -> None:
             console.print("alerts/generated/*.yaml are up to date")
         console.print(f"[green]valid:[/] {len(loaded.slos)} SLOs")
 
+    @slo_app.command("export")
+    def export(
+        spec: Path | None = typer.Option(None, "--spec", "-s", help=_SPEC_HELP, show_default=False),
+        fmt: str = typer.Option("openslo", "--format", "-f", help="Output format: openslo (OpenSLO v1)."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Write to this file (default: standard output).", show_default=False
+        ),
+    ) -> None:
+        """Write the SLO spec as OpenSLO v1 documents (YAML, one document each).
+
+        One `Service` document, then per SLO a `kind: SLO` with an inline
+        indicator: a `ratioMetric` of Prometheus rate queries over
+        `{{.window}}` (a latency SLI as its histogram bucket over its count),
+        a rolling window of the SLO's period, Occurrences budgeting and one
+        objective. What OpenSLO has no field for (alert names and labels, the
+        gate's tolerances) travels as `rolescope/…` annotations, so
+        `rolescope slo import` gives back the same spec.
+
+        Examples:
+
+          rolescope slo export --format openslo
+
+          rolescope slo export --spec my-slos.yaml --out openslo.yaml
+        """
+        from rolescope.alerts.openslo import export_openslo, openslo_yaml
+        from rolescope.alerts.spec import load_slo_spec
+        from rolescope.errors import ConfigError
+
+        if fmt != "openslo":
+            raise ConfigError(f"--format {fmt!r}: the only export format is openslo")
+        text = openslo_yaml(export_openslo(load_slo_spec(spec)))
+        _emit(text, out)
+
+    @slo_app.command("import")
+    def import_(
+        source: Path = typer.Argument(..., help="An OpenSLO v1 YAML file (several documents allowed)."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Write the spec here (default: standard output).", show_default=False
+        ),
+    ) -> None:
+        """Read OpenSLO v1 ratio and threshold SLOs into a rolescope SLO spec.
+
+        A `ratioMetric` with good or bad over total (Prometheus rate queries
+        over `{{.window}}`, or bare counter selectors with `counter: true`)
+        becomes an events SLI — or a latency SLI when it is a rolescope
+        histogram's bucket over its count; a `thresholdMetric` on a rolescope
+        latency histogram with `op: lte` becomes a latency SLI. What the spec
+        cannot hold (raw ratios, time slices, calendar windows, several
+        objectives, other data sources) is listed per document and field,
+        exit code 2. Alert policies are left out: rolescope generates its own
+        multi-window multi-burn-rate alerts.
+
+        Examples:
+
+          rolescope slo import openslo.yaml --out slo.yaml
+
+          rolescope slo import openslo.yaml && rolescope slo generate --spec slo.yaml
+        """
+        from rich.console import Console
+
+        from rolescope.alerts.openslo import spec_yaml
+        from rolescope.alerts.openslo_import import import_openslo, read_openslo_file
+
+        result = import_openslo(read_openslo_file(source), str(source))
+        for note in result.notes:
+            Console(stderr=True).print(f"[yellow]note:[/] {note}", highlight=False)
+        header = f"# Imported by `rolescope slo import` from {source.name}.\n"
+        _emit(header + spec_yaml(result.spec), out)
+
     app.add_typer(slo_app)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    sys.stderr.write(f"wrote {out}\n")

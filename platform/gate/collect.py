@@ -7,15 +7,15 @@ This is the file-reading edge around the pure judgement; `rolescope gate` and
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rolescope.errors import ConfigError
 from rolescope.gate.model import FunctionShift, RunData
 from rolescope.gate.rundir import expand_run_dirs, load_run
+from rolescope.profiling.layers import IDLE_FRAMES
 from rolescope.rundir import (
     FUNCTIONS_FILE,
     LOAD_DIR_PREFIX,
@@ -23,6 +23,10 @@ from rolescope.rundir import (
     MEMORY_FILE,
     PROFILE_DIR,
 )
+
+if TYPE_CHECKING:
+    from rolescope.profiling.compare import LayerChange
+    from rolescope.profiling.layers import LayerShare
 
 
 @dataclass
@@ -34,6 +38,8 @@ class Collected:
     function_shifts: list[FunctionShift] = field(default_factory=list)
     hot_functions: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    layers: list[LayerShare] = field(default_factory=list)
+    layer_shifts: list[LayerChange] = field(default_factory=list)
 
 
 def default_baseline_path() -> Path:
@@ -119,12 +125,25 @@ def _profiles_in(directory: Path, load_runs: Any) -> list[Any]:
     return profiles
 
 
-# Frames where a thread waits rather than works (the event loop's poll, idle pool threads):
-# py-spy samples them too, but they are not where CPU goes.
-_IDLE_FRAMES = re.compile(
-    r"^(EpollSelector\.select|_worker \(concurrent/futures|Condition\.wait|Event\.wait|"
-    r"select \(|poll \(|_wait_for_tstate_lock|SimpleQueue\.get)"
-)
+def layer_breakdown(profile_dirs: list[Path]) -> list[LayerShare]:
+    """The candidate's CPU samples by layer, over every profile of its directories merged."""
+    from rolescope.profiling.collapsed import merge
+    from rolescope.profiling.layers import layer_table
+    from rolescope.profiling.recorder import load_runs
+
+    profiles = [p for d in profile_dirs for p in _profiles_in(d, load_runs)]
+    return layer_table(merge(profiles)) if profiles else []
+
+
+def layer_shifts(reference_dirs: list[Path], candidate_dirs: list[Path]) -> list[LayerChange]:
+    """How each layer's share of samples changed between the reference's and the candidate's profiles."""
+    from rolescope.profiling.compare import compare_layers
+    from rolescope.profiling.recorder import load_runs
+
+    reference = [p for d in reference_dirs for p in _profiles_in(d, load_runs)]
+    candidate = [p for d in candidate_dirs for p in _profiles_in(d, load_runs)]
+    return compare_layers(reference, candidate)
+
 
 
 def hot_functions(profile_dirs: list[Path], top: int = 8) -> list[tuple[str, float]]:
@@ -140,7 +159,7 @@ def hot_functions(profile_dirs: list[Path], top: int = 8) -> list[tuple[str, flo
             for row in rows:
                 count = int(row.get("self_samples", 0))
                 total += count
-                if count and not _IDLE_FRAMES.match(str(row.get("function", ""))):
+                if count and not IDLE_FRAMES.match(str(row.get("function", ""))):
                     samples[row["function"]] = samples.get(row["function"], 0) + count
     if not total:
         return []
@@ -174,10 +193,11 @@ def collect(
             raise ConfigError(f"{baseline_path}: baseline file not found")
         else:
             collected.notes.append(f"no committed memory baseline at {baseline}: memory not judged")
-    collected.hot_functions = hot_functions(_profile_dirs([*candidate_paths, *candidate_dirs]))
+    candidate_profiles = _profile_dirs([*candidate_paths, *candidate_dirs])
+    collected.hot_functions = hot_functions(candidate_profiles)
+    collected.layers = layer_breakdown(candidate_profiles)
     if reference_paths:
-        collected.function_shifts = function_shifts(
-            _profile_dirs([*reference_paths, *reference_dirs]),
-            _profile_dirs([*candidate_paths, *candidate_dirs]),
-        )
+        reference_profiles = _profile_dirs([*reference_paths, *reference_dirs])
+        collected.function_shifts = function_shifts(reference_profiles, candidate_profiles)
+        collected.layer_shifts = layer_shifts(reference_profiles, candidate_profiles)
     return collected

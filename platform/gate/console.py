@@ -29,6 +29,13 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
         mark = "[green]✔[/]" if check.passed else "[bold red]✘[/]"
         table.add_row(mark, check.name, figure, limit, check.message)
     console.print(table)
+    for layer in verdict.layer_shifts:
+        if layer.significant and layer.direction == "grew":
+            console.print(
+                f"  the [bold]{layer.layer}[/] layer grew: share of CPU samples "
+                f"{100 * layer.baseline_share:.1f} % → {100 * layer.candidate_share:.1f} %",
+                highlight=False,
+            )
     for suspect in verdict.suspects:
         console.print(
             f"  look at [bold]{suspect.function}[/]: share of CPU samples "

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rolescope.profiling.compare import LayerChange
+    from rolescope.profiling.layers import LayerShare
 
 from rolescope.rundir import LatencyMetric, RequestSample
 
@@ -124,6 +128,10 @@ class Verdict:
     # (function, share of CPU samples where it was the leaf): where the candidate spends its time,
     # shown when there is no reference profile to compare with.
     hot_functions: list[tuple[str, float]] = field(default_factory=list)
+    # The candidate's CPU samples by layer (framework/server, event loop, business, ...), and with a
+    # reference profile, how each layer's share changed: read before the function tables.
+    layers: list[LayerShare] = field(default_factory=list)
+    layer_shifts: list[LayerChange] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -52,6 +52,8 @@ def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
     )
     verdict.notes = collected.notes + verdict.notes
     verdict.hot_functions = collected.hot_functions
+    verdict.layers = collected.layers
+    verdict.layer_shifts = collected.layer_shifts
     return verdict
 
 

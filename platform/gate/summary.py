@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rolescope.gate.judge import headline
 from rolescope.gate.model import CheckResult, Verdict
+from rolescope.profiling.layers import short_function
 from rolescope.rundir import SUMMARY_FILE
 
 
@@ -73,6 +74,59 @@ def _memory_rows(checks: list[CheckResult]) -> list[str]:
     return rows
 
 
+def _layer_rows(verdict: Verdict) -> list[str]:
+    """The candidate's CPU by layer, each with the functions that took most of it."""
+    rows = ["| layer | share of CPU samples | top functions within it |", "|---|---|---|"]
+    for layer in verdict.layers:
+        tops = ", ".join(f"`{short_function(f)}` {_percent(s)}" for f, s in layer.top_functions)
+        rows.append(f"| {layer.layer} | {_percent(layer.share)} | {tops} |")
+    return rows
+
+
+def _layer_shift_rows(verdict: Verdict) -> list[str]:
+    """Each layer's share, reference vs candidate, and the function within it that moved most."""
+    rows = [
+        "| | layer | reference | candidate | change | moved most within it |",
+        "|---|---|---|---|---|---|",
+    ]
+    for change in verdict.layer_shifts:
+        mark = ("⬆️" if change.direction == "grew" else "⬇️") if change.significant else ""
+        within = ""
+        if change.function:
+            within = f"`{short_function(change.function)}` {100 * change.function_delta:+.2f} pp"
+        rows.append(
+            f"| {mark} | {change.layer} | {_percent(change.baseline_share)} "
+            f"| {_percent(change.candidate_share)} | {100 * change.delta:+.2f} pp | {within} |"
+        )
+    return rows
+
+
+def _profile_sections(verdict: Verdict) -> list[str]:
+    """Layers first (what part of the service), then the functions (what to change)."""
+    lines: list[str] = []
+    if verdict.layer_shifts:
+        lines += ["### Layers whose share of CPU samples changed (⬆️ grew, ⬇️ shrank, tested)", ""]
+        lines += [*_layer_shift_rows(verdict), ""]
+    elif verdict.layers:
+        lines += ["### Where the service spent its CPU, by layer", ""]
+        lines += [*_layer_rows(verdict), ""]
+    if verdict.suspects:
+        lines += ["### Functions to look at first (share of CPU samples that grew)", ""]
+        lines += ["| function | reference | candidate | change |", "|---|---|---|---|"]
+        for s in verdict.suspects:
+            lines.append(
+                f"| `{s.function}` | {_percent(s.reference_share)} | {_percent(s.candidate_share)} "
+                f"| {100 * s.delta:+.2f} pp |"
+            )
+        lines.append("")
+    elif verdict.hot_functions:
+        lines += ["### Where the service spent its CPU, by function (no reference to compare with)", ""]
+        lines += ["| function | share of CPU samples |", "|---|---|"]
+        lines += [f"| `{name}` | {_percent(share)} |" for name, share in verdict.hot_functions[:5]]
+        lines.append("")
+    return lines
+
+
 def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str:
     icon = "✅" if verdict.passed else "❌"
     lines = [f"## {icon} rolescope gate: {headline(verdict)}", ""]
@@ -89,20 +143,7 @@ def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str
         checks = [c for c in verdict.checks if c.kind == kind]
         if checks:
             lines += [f"### {title}", "", *rows(checks), ""]
-    if verdict.suspects:
-        lines += ["### Functions to look at first (share of CPU samples that grew)", ""]
-        lines += ["| function | reference | candidate | change |", "|---|---|---|---|"]
-        for s in verdict.suspects:
-            lines.append(
-                f"| `{s.function}` | {_percent(s.reference_share)} | {_percent(s.candidate_share)} "
-                f"| {100 * s.delta:+.2f} pp |"
-            )
-        lines.append("")
-    elif verdict.hot_functions:
-        lines += ["### Where the service spent its CPU (no reference to compare with)", ""]
-        lines += ["| function | share of CPU samples |", "|---|---|"]
-        lines += [f"| `{name}` | {_percent(share)} |" for name, share in verdict.hot_functions[:5]]
-        lines.append("")
+    lines += _profile_sections(verdict)
     if verdict.notes:
         lines += ["### Notes", "", *[f"- {note}" for note in verdict.notes], ""]
     runs = f"{len(verdict.candidate_runs)} candidate run(s)"

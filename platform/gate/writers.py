@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
                 for s in verdict.suspects
             ],
             "hot_functions": [{"function": f, "self_share": share} for f, share in verdict.hot_functions],
+            "layers": [row.to_dict() for row in verdict.layers],
+            "layer_shifts": [asdict(change) for change in verdict.layer_shifts],
             "candidate_runs": verdict.candidate_runs,
             "reference_runs": verdict.reference_runs,
             "policy": verdict.policy_source,

@@ -3,7 +3,7 @@
 Layout of the directory (the run directory's `profile/`):
   profile.txt            folded stacks, all segments merged (py-spy raw format)
   segments/NN.txt        the raw py-spy output of each consecutive segment
-  profile.speedscope.json, flamegraph.svg, functions.json, profile.json (what ran, how)
+  profile.speedscope.json, flamegraph.svg, functions.json, layers.json, profile.json (what ran, how)
 
 A profile taken in several consecutive segments gives the comparison several
 observations of each function's share from one run.
@@ -27,12 +27,14 @@ from rolescope.profiling.collapsed import (
     read_collapsed,
 )
 from rolescope.profiling.flamegraph import render_svg
+from rolescope.profiling.layers import layer_table
 from rolescope.profiling.pyspy import find_serving_worker, record_raw
 from rolescope.profiling.speedscope import to_speedscope
 from rolescope.rundir import (
     FLAMEGRAPH_FILE,
     FUNCTIONS_FILE,
     PROFILE_COLLAPSED,
+    PROFILE_LAYERS_FILE,
     PROFILE_META,
     PROFILE_SEGMENTS_DIR,
     PROFILE_SPEEDSCOPE,
@@ -125,12 +127,15 @@ def write_artifacts(profile: Profile, run: ProfileRun) -> ProfileRun:
     (out / FLAMEGRAPH_FILE).write_text(render_svg(profile, title=title), encoding="utf-8")
     rows = [asdict(r) for r in function_table(profile)]
     (out / FUNCTIONS_FILE).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    layers = [row.to_dict() for row in layer_table(profile, top=5)]
+    (out / PROFILE_LAYERS_FILE).write_text(json.dumps(layers, indent=1), encoding="utf-8")
     run.files = {
         "collapsed": COLLAPSED,
         "segments": SEGMENTS,
         "speedscope": PROFILE_SPEEDSCOPE,
         "flamegraph": FLAMEGRAPH_FILE,
         "functions": FUNCTIONS_FILE,
+        "layers": PROFILE_LAYERS_FILE,
     }
     meta = {**run.to_dict(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out / PROFILE_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")

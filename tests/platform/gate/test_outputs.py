@@ -174,3 +174,66 @@ def test_gate_cli_exit_codes(tmp_path: Path, baseline: Path) -> None:
     spec.write_text("slos: []\ngate:\n  relative_tolerance:\n    nonsense_p95: 0.1\n")
     wrong = run_gate(str(good), "--slo", str(spec))
     assert wrong.returncode == 2 and "nonsense_p95" in wrong.stderr
+
+
+LOOP_STACK = "main (cli.py:45);serve_forever (service/server.py:84);Runner.run (asyncio/runners.py:86)"
+SEND_STACK = (
+    "main (cli.py:45);Runner.run (asyncio/runners.py:86)"
+    ";RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:463)"
+)
+CHAT_STACK = "main (cli.py:45);Runner.run (asyncio/runners.py:86);ChatService.prepare (service/chat.py:120)"
+HOT_STACK = f"{CHAT_STACK};render_persona (service/persona.py:40)"
+
+
+def write_profiles(tune: Path, hot: int) -> None:
+    """py-spy-shaped profile directories under each load run: four one-second segments each."""
+    from rolescope.profiling.collapsed import format_collapsed, merge, parse_collapsed
+    from rolescope.profiling.recorder import SEGMENTS, ProfileRun, write_artifacts
+
+    for load in sorted(tune.glob("load-*")):
+        out = tune / "profile" / load.name
+        (out / SEGMENTS).mkdir(parents=True)
+        segments = []
+        for index in range(4):
+            text = f"{LOOP_STACK} {40 + index}\n{SEND_STACK} 30\n{CHAT_STACK} 10\n"
+            text += f"{HOT_STACK} {hot + index}\n" if hot else ""
+            segments.append(parse_collapsed(text))
+            (out / SEGMENTS / f"{index + 1:02d}.txt").write_text(format_collapsed(segments[-1]))
+        run = ProfileRun(out, "test", None, 4, 100, False, False, 4, 0)
+        write_artifacts(merge(segments), run)
+
+
+def test_the_summary_names_the_layer_that_grew_before_the_function(tmp_path: Path, baseline: Path) -> None:
+    reference = write_tune_dir(tmp_path / "ref", range(2))
+    candidate = write_tune_dir(tmp_path / "cand", range(10, 12))
+    write_profiles(reference, hot=0)
+    write_profiles(candidate, hot=30)
+    collected = collect([candidate], [reference], baseline)
+    policy = load_policy(None)
+    verdict = judge_collected(policy, collected)
+    grown = [c for c in verdict.layer_shifts if c.significant and c.direction == "grew"]
+    assert [c.layer for c in grown] == ["business"]
+    assert grown[0].function == "render_persona (service/persona.py:40)"
+    files = write_all(verdict, policy, collected, tmp_path / "out")
+    summary = files["summary"].read_text()
+    layers_at = summary.index("### Layers whose share of CPU samples changed")
+    assert layers_at < summary.index("### Functions to look at first")
+    assert "| ⬆️ | business | 12.27 % | 36.72 % | +24.45 pp | `render_persona` +27.87 pp |" in summary
+    data = json.loads(files["verdict"].read_text())
+    assert data["layer_shifts"][0]["layer"] == "business"
+
+
+def test_without_a_reference_the_summary_shows_cpu_by_layer_then_by_function(
+    tmp_path: Path, baseline: Path
+) -> None:
+    candidate = write_tune_dir(tmp_path / "cand", range(2))
+    write_profiles(candidate, hot=30)
+    collected = collect([candidate], None, baseline)
+    verdict = judge_collected(load_policy(None), collected)
+    assert verdict.layers[0].layer == "event loop"
+    summary = write_all(verdict, load_policy(None), collected, tmp_path / "out")["summary"].read_text()
+    by_layer = summary.index("### Where the service spent its CPU, by layer")
+    assert by_layer < summary.index("### Where the service spent its CPU, by function")
+    assert "| event loop | 36.73 % | `Runner.run` 36.73 % |" in summary
+    assert "| business | 36.73 % | `render_persona` 27.88 %, `ChatService.prepare` 8.85 % |" in summary
+    assert (candidate / "profile" / "load-1" / "layers.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -20,7 +21,9 @@ from typer.testing import CliRunner
 
 from rolescope.errors import EnvironmentProblem
 from rolescope.loadtests.runner import LoadOptions, run_load
+from rolescope.profiling.collapsed import merge
 from rolescope.profiling.compare import compare_profiles
+from rolescope.profiling.layers import EVENT_LOOP, FRAMEWORK, INFERENCE, layer_table
 from rolescope.profiling.pyspy import explain_failure, find_serving_worker, record_raw
 from rolescope.profiling.recorder import load_runs, record
 from rolescope.service.launcher import ServiceProcess, launch_service
@@ -73,7 +76,14 @@ def profiles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
 
 def test_profile_directory_holds_every_artifact(profiles: tuple[Path, Path]) -> None:
     base, _ = profiles
-    names = ("profile.txt", "profile.speedscope.json", "flamegraph.svg", "functions.json", "profile.json")
+    names = (
+        "profile.txt",
+        "profile.speedscope.json",
+        "flamegraph.svg",
+        "functions.json",
+        "layers.json",
+        "profile.json",
+    )
     for name in names:
         assert (base / name).stat().st_size > 0, name
     assert len(list((base / "segments").glob("*.txt"))) == SEGMENTS
@@ -87,6 +97,19 @@ def test_comparison_ranks_the_planted_cpu_function_first(profiles: tuple[Path, P
     assert PLANTED in first.function
     assert first.significant and first.direction == "grew"
     assert first.candidate_self_share > first.baseline_self_share
+
+
+def test_layers_place_the_real_profile_and_name_the_layer_that_grew(profiles: tuple[Path, Path]) -> None:
+    base, slow = profiles
+    rows = layer_table(merge(load_runs(base)))
+    assert {FRAMEWORK, EVENT_LOOP} <= {row.layer for row in rows}
+    assert sum(row.share for row in rows) == pytest.approx(1.0)
+    written = json.loads((base / "layers.json").read_text())
+    assert [row["layer"] for row in written] == [row.layer for row in rows]
+    diff = compare_profiles(load_runs(base), load_runs(slow))
+    first = diff.layers[0]
+    assert (first.layer, first.direction, first.significant) == (INFERENCE, "grew", True)
+    assert PLANTED in first.function
 
 
 def test_profile_compare_cli_writes_the_diff_and_fails_on_growth_when_asked(
