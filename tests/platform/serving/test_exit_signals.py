@@ -98,5 +98,6 @@ def test_sigterm_ends_a_stream_in_flight_with_one_shutting_down_event(
     assert events[0][0] == "token"
     assert [name for name, _ in events[1:-1]] == ["token"] * (len(events) - 2)
     assert events[-1][0] == "error" and events[-1][1]["error"]["code"] == SHUTDOWN_CODE
-    assert ended_after < 2.0  # within the grace period (half the shutdown timeout) plus slack
+    # Ended by the drain (1 s grace), long before the reply would have finished on its own.
+    assert ended_after < 5.0
     assert service.process.wait(timeout=15) in (0, -signal.SIGTERM)
