@@ -109,7 +109,8 @@ def build_components(
     roles: Mapping[str, Role] | None = None,
     store: SessionStore | None = None,
 ) -> ServiceComponents:
-    """Every part of one app; `observer`, `roles` and `store` replace the configured ones (tests)."""
+    """Every part of one app. `observer` joins capture and metrics; `roles` and `store` replace the
+    configured ones."""
     roles = dict(roles) if roles is not None else load_roles(settings.roles_path)
     api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
     check_ports(settings)
