@@ -23,8 +23,9 @@ system-deps: ## install the Debian packages the tests run for real (Prometheus, 
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-lint: ## ruff (with A005: no module may shadow the standard library)
+lint: ## ruff (with A005: no module may shadow the standard library) and the import contracts (pyproject.toml)
 	ruff check .
+	lint-imports --no-logo
 	@test ! -e platform/__init__.py || (echo "platform/__init__.py must not exist (it shadows the stdlib 'platform')"; exit 1)
 
 format: ## format the code with ruff

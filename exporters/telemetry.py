@@ -1,24 +1,25 @@
-"""Plugs rolescope's telemetry into a role-service app: metrics, `/metrics`, spans, flush on exit.
+"""rolescope's telemetry for the role service, as parts the composition root attaches.
 
-`create_app` calls `install_telemetry` from its `_install_telemetry` hook. What
-gets installed:
+`rolescope.serving` calls, in this order:
 
-- `ServiceMetrics` as the chat observer (composed with any observer given to
-  `create_app`), labelled with the loaded roles and their models;
-- one pure ASGI middleware for HTTP metrics and the server span (outermost, so it
-  also sees requests the limits refuse);
-- `GET /metrics`;
-- the OpenTelemetry SDK when an `OTEL_*` endpoint is set, flushed at shutdown.
+- `start_telemetry` before the chat service exists: the `ServiceMetrics` it
+  returns is the chat observer (and counts capture drops), labelled with the
+  loaded roles and their models; the OpenTelemetry SDK is installed when an
+  `OTEL_*` endpoint is set;
+- `attach_http` once the app exists: one pure ASGI middleware for HTTP metrics
+  and the server span (outermost but for the memory meter, so it also sees
+  requests the limits refuse) and `GET /metrics`;
+- `Telemetry.close` from the app's lifespan, at shutdown: flush spans.
+
+Nothing here patches the app or the chat service after they are built.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -29,6 +30,7 @@ from rolescope.exporters.logging import configure_json_logging
 from rolescope.exporters.metrics import ServiceMetrics
 from rolescope.exporters.middleware import TelemetryMiddleware
 from rolescope.exporters.tracing import install_tracing, shutdown_tracing
+from rolescope.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,11 @@ class Telemetry:
     metrics: ServiceMetrics
     tracer_provider: TracerProvider | None
 
+    def close(self) -> None:
+        """Export the spans still queued and mark this worker's metric files as dead."""
+        shutdown_tracing(self.tracer_provider)
+        mark_worker_dead(os.getpid())
+
 
 def _tracing_once(metrics: ServiceMetrics, environ: Mapping[str, str], version: str) -> TracerProvider | None:
     if not _process_provider:
@@ -52,46 +59,35 @@ def _tracing_once(metrics: ServiceMetrics, environ: Mapping[str, str], version: 
     return _process_provider[0]
 
 
-def _compose(service: Any, metrics: ServiceMetrics) -> None:
-    """Make `metrics` the service's observer, keeping an observer that was given explicitly."""
-    from rolescope.service.observer import CompositeObserver, NullObserver
-    from rolescope.service.store_calls import TimedStore
-
-    current = service.observer
-    # Only the bare default is replaced; a subclass overrides some hooks and is kept.
-    observer = metrics if type(current) is NullObserver else CompositeObserver(current, metrics)
-    service.observer = observer
-    service.store = TimedStore(service.store.inner, observer)
-
-
-def install_telemetry(
-    app: FastAPI,
-    service: Any,
+def start_telemetry(
+    roles: Mapping[str, Role],
     *,
+    version: str,
     concurrency_limit: int = 0,
     json_logs: bool = True,
     log_level: str = "warning",
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
-    """Install metrics, `/metrics`, tracing and JSON logs on `app` (built by `create_app`)."""
+    """Service metrics labelled for `roles` and their models, tracing from `OTEL_*`, JSON logs."""
     environ = os.environ if environ is None else environ
     if json_logs:
         configure_json_logging(log_level)
-    roles = service.roles
-    metrics = ServiceMetrics(
-        roles=roles, models={role.inference.model for role in roles.values()}, version=app.version
-    )
+    metrics = ServiceMetrics(roles=roles, models=_models_of(roles.values()), version=version)
     metrics.concurrency_limit.set(concurrency_limit)
-    _compose(service, metrics)
-    provider = _tracing_once(metrics, environ, app.version)
+    return Telemetry(metrics, _tracing_once(metrics, environ, version))
 
+
+def _models_of(roles: Iterable[Role]) -> set[str]:
+    return {role.inference.model for role in roles}
+
+
+def attach_http(app: FastAPI, telemetry: Telemetry) -> None:
+    """The HTTP metrics / server-span middleware and `GET /metrics` on `app`."""
     _disable_native_fastapi_telemetry(app)
-    app.add_middleware(TelemetryMiddleware, metrics=metrics, tracer_provider=provider)
-    app.add_route(METRICS_PATH, metrics_endpoint(metrics.registry), include_in_schema=False)
-    _flush_at_shutdown(app, provider)
-    app.state.metrics = metrics  # shadow-traffic capture counts its drops here
-    app.state.telemetry = Telemetry(metrics, provider)
-    return app.state.telemetry  # type: ignore[no-any-return]
+    app.add_middleware(
+        TelemetryMiddleware, metrics=telemetry.metrics, tracer_provider=telemetry.tracer_provider
+    )
+    app.add_route(METRICS_PATH, metrics_endpoint(telemetry.metrics.registry), include_in_schema=False)
 
 
 def _disable_native_fastapi_telemetry(app: FastAPI) -> None:
@@ -100,18 +96,3 @@ def _disable_native_fastapi_telemetry(app: FastAPI) -> None:
     native = getattr(app, "_telemetry", None)
     if isinstance(native, dict):
         native.update(tracing=False, metrics=False, logs=False)
-
-
-def _flush_at_shutdown(app: FastAPI, provider: TracerProvider | None) -> None:
-    original = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(inner_app: Any) -> AsyncIterator[Any]:
-        async with original(inner_app) as state:
-            try:
-                yield state
-            finally:
-                shutdown_tracing(provider)
-                mark_worker_dead(os.getpid())
-
-    app.router.lifespan_context = lifespan

@@ -170,7 +170,7 @@ def asgi_server() -> Iterator[Callable[..., ThreadedServer]]:
 
 
 if TYPE_CHECKING:
-    from rolescope.service.launcher import ServiceProcess
+    from rolescope.serving.launcher import ServiceProcess
 
 ServiceFactory = Callable[..., "ServiceProcess"]
 
@@ -180,9 +180,9 @@ def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
     """Start `rolescope serve` child processes (real uvicorn, --port 0) and stop them at teardown.
 
     Usage: `svc = service_factory(roles_path=..., extra_args=["--fault", "error_rate=1"])`; every
-    keyword goes to `rolescope.service.launcher.launch_service`; `db_path` defaults to a fresh file.
+    keyword goes to `rolescope.serving.launcher.launch_service`; `db_path` defaults to a fresh file.
     """
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     started: list[ServiceProcess] = []
 

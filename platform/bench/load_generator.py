@@ -176,7 +176,7 @@ def _wrk(url: str, connections: int, seconds: int, work: Path) -> float:
 
 
 def run(quick: bool = False) -> dict[str, float]:
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     seconds = 4 if quick else 10
     users = 10

@@ -87,7 +87,7 @@ def run(quick: bool = False) -> dict[str, float]:
     from contextlib import ExitStack
 
     from rolescope.memory.replay import fast_roles
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
     from rolescope.settings import Settings
 
     rounds, seconds = (2, 3) if quick else (6, 4)

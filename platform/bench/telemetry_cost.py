@@ -44,7 +44,7 @@ import yaml
 from rolescope.errors import EnvironmentProblem
 
 if TYPE_CHECKING:
-    from rolescope.service.launcher import ServiceProcess
+    from rolescope.serving.launcher import ServiceProcess
 
 _POST_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"message": "Who stole the pearl, and why did the dog not bark?"}'
@@ -147,7 +147,7 @@ def paired_ratio(results: dict[str, list[float]], name: str) -> float:
 
 def run(quick: bool = False) -> dict[str, float]:
     """Throughput of default and full tracing relative to telemetry off; prints and returns the ratios."""
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     seconds, rounds = (2, 3) if quick else (4, 7)
     with tempfile.TemporaryDirectory(prefix="rolescope-bench-") as tmp, otlp_receiver() as endpoint:

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         """
         from pydantic import ValidationError
 
-        from rolescope.service.server import run_server
+        from rolescope.serving.server import run_server
         from rolescope.settings import FaultSettings, Settings
 
         given = {

@@ -9,16 +9,16 @@ spread, so a reader can see how reproducible they are.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rolescope.errors import ConfigError
 from rolescope.memory.environment import capture_environment, traffic_digest
-from rolescope.memory.model import AllocationSite, Baseline, KindFigures, RepeatFigures
+from rolescope.memory.model import Baseline, RepeatFigures
 from rolescope.memory.replay import InProcessService, kind_of, replay
+from rolescope.memory.summary import summarise
 from rolescope.memory.tracking import Site, tracked
 
 if TYPE_CHECKING:
@@ -32,39 +32,6 @@ MEASURED_KINDS = ("chat", "stream")
 DEFAULT_REPEATS = 3
 DEFAULT_WARMUP = 30
 DEFAULT_LIMIT = 120
-
-
-def spread_pct(values: Sequence[float]) -> float:
-    """(max - min) / median, in percent; 0 for a single value."""
-    middle = statistics.median(values)
-    return 100.0 * (max(values) - min(values)) / middle if middle else 0.0
-
-
-def summarise(repeats: list[RepeatFigures], sites: list[list[Site]]) -> KindFigures:
-    """Medians over the repeats; the sites are those of the repeat closest to the median."""
-    allocs = [r.allocations_per_request for r in repeats]
-    sizes = [r.bytes_per_request for r in repeats]
-    middle = statistics.median(allocs)
-    closest = min(range(len(repeats)), key=lambda i: abs(allocs[i] - middle))
-    requests = repeats[closest].requests or 1
-    return KindFigures(
-        requests=repeats[closest].requests,
-        sessions=repeats[closest].sessions,
-        allocations_per_request=middle,
-        bytes_per_request=statistics.median(sizes),
-        peak_bytes=int(statistics.median(r.peak_bytes for r in repeats)),
-        retained_bytes_per_session=statistics.median(r.retained_bytes / max(r.sessions, 1) for r in repeats),
-        allocations_spread_pct=spread_pct(allocs),
-        bytes_spread_pct=spread_pct(sizes),
-        repeats=repeats,
-        top_sites=[
-            AllocationSite(
-                function=s.function, file=s.file, line=s.line,
-                allocations_per_request=s.allocations / requests, bytes_per_request=s.bytes / requests,
-            )
-            for s in sorted(sites[closest], key=lambda s: (-s.allocations, -s.bytes))
-        ],
-    )
 
 
 def _combine(parts: list[tuple[RepeatFigures, list[Site]]]) -> tuple[RepeatFigures, list[Site]]:

@@ -1,8 +1,9 @@
 """Measuring mode for the live service: the process runs under memray while it takes shadow load.
 
-`rolescope serve --measure-memory DIR` (or ROLESCOPE_MEASURE_MEMORY_DIR) starts a
-memray tracker with the app's lifespan and counts chat requests by kind (the
-response's content type tells SSE from JSON). The totals are written as a
+`rolescope serve --measure-memory DIR` (or ROLESCOPE_MEASURE_MEMORY_DIR) makes
+the composition root (`rolescope.serving.memory_meter`) start a memray tracker
+with the app's lifespan and count chat requests by kind (the response's content
+type tells SSE from JSON). The totals are written as a
 baseline file (`mode: live`) on shutdown, and on SIGUSR1, which also starts a
 new measuring window — so the same figures as `baseline record` can be taken
 under real load. Reading a window's capture pauses the service for a moment;
@@ -15,19 +16,16 @@ in-process replay.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from rolescope.memory.baseline import summarise
 from rolescope.memory.environment import capture_environment
 from rolescope.memory.model import Baseline, RepeatFigures
+from rolescope.memory.summary import summarise
 from rolescope.memory.tracking import read_capture
 from rolescope.rundir import MEMORY_FILE
 
@@ -42,7 +40,12 @@ LATEST = MEMORY_FILE
 class LiveMemoryMeter:
     """One memray tracker per window; request counts by kind; a baseline file per window."""
 
-    def __init__(self, out_dir: Path, role_versions: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        role_versions: dict[str, str] | None = None,
+        on_window: Callable[[Baseline], None] | None = None,
+    ) -> None:
         self.out_dir = out_dir
         self.role_versions = role_versions or {}
         self.window = 0
@@ -52,7 +55,7 @@ class LiveMemoryMeter:
         self._tracker: Any = None
         self._capture: Path | None = None
         self._started = 0.0
-        self.on_window: Callable[[Baseline], None] | None = None
+        self.on_window = on_window  # told each finished window's figures (the service gauges)
 
     def start(self) -> None:
         from memray import FileFormat, Tracker
@@ -154,37 +157,3 @@ class MemoryCountingMiddleware:
             await send(message)
 
         await self.app(scope, receive_and_keep, send_and_count)
-
-
-def install_memory_meter(
-    app: Any, out_dir: Path, role_versions: dict[str, str] | None = None
-) -> LiveMemoryMeter:
-    """Wrap the app's lifespan in a meter, count chat requests, rotate the window on SIGUSR1."""
-    meter = LiveMemoryMeter(out_dir, role_versions)
-    app.add_middleware(MemoryCountingMiddleware, meter=meter)
-    inner = app.router.lifespan_context
-
-    def publish(baseline: Baseline) -> None:
-        metrics = getattr(app.state, "metrics", None)
-        figures = baseline.kinds.get("all")
-        if metrics is None or figures is None:
-            return
-        metrics.memory_allocations.labels("all").set(figures.allocations_per_request)
-        metrics.memory_bytes.labels("all").set(figures.bytes_per_request)
-
-    meter.on_window = publish
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        meter.start()
-        loop.add_signal_handler(signal.SIGUSR1, meter.rotate)
-        try:
-            async with inner(app_) as state:
-                yield state
-        finally:
-            loop.remove_signal_handler(signal.SIGUSR1)
-            meter.stop()
-
-    app.router.lifespan_context = lifespan
-    return meter

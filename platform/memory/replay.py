@@ -99,7 +99,7 @@ class InProcessService:
     async def __aenter__(self) -> InProcessService:
         import httpx
 
-        from rolescope.service.app import create_app
+        from rolescope.serving.app import create_app, running
 
         scratch = Path(self._scratch.name)
         settings = self._settings.model_copy(
@@ -109,7 +109,7 @@ class InProcessService:
             }
         )
         app = create_app(settings)
-        await self._stack.enter_async_context(app.router.lifespan_context(app))
+        await self._stack.enter_async_context(running(app))
         self.client = await self._stack.enter_async_context(
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://rolescope.replay", timeout=60

@@ -27,6 +27,7 @@ from rolescope.reliability.checks import integrity_check, missing_messages
 from rolescope.reliability.disconnects import aborted_streams_run
 from rolescope.reliability.overload import overload_run
 from rolescope.reliability.process import ManagedService, write_test_roles
+from rolescope.reliability.table import print_table
 from rolescope.reliability.telemetry_faults import telemetry_faults_run
 from rolescope.reliability.workload import (
     StreamOutcome,
@@ -165,18 +166,6 @@ async def kill_rounds(workdir: Path, rounds: int, writers: int = 8, seed: int = 
     _account(figures, steady, steady_tally.acked, steady_tally)
     figures.locked_errors += (victim.logs() + steady.logs()).count(LOCKED)
     return figures
-
-
-def print_table(figures: dict[str, float], title: str = "rolescope chaos") -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in figures.items():
-        table.add_row(name, f"{value:g}")
-    Console().print(table)
 
 
 async def run_all(

@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.limit < 1 or not math.isfinite(args.seconds):
         parser.error("--seconds must be positive and --limit at least 1")
-    from rolescope.reliability.chaos import print_table
+    from rolescope.reliability.table import print_table
 
     names_ = list(PROFILES) if args.profile == "all" else [args.profile]
     with tempfile.TemporaryDirectory(prefix="rolescope-overload-") as tmp:

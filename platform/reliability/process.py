@@ -20,7 +20,7 @@ from rolescope.loadtests.runner import free_port, pinned
 READY_TIMEOUT_S = 30.0
 # What `rolescope serve` runs, minus the CLI: settings come from the ROLESCOPE_* variables.
 _SERVE = (
-    "from rolescope.service.server import run_server; from rolescope.settings import Settings; "
+    "from rolescope.serving.server import run_server; from rolescope.settings import Settings; "
     "run_server(Settings())"
 )
 

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or not 0 < args.load <= 1:
         parser.error("--minutes must be positive and --load within (0, 1]")
-    from rolescope.reliability.chaos import print_table
+    from rolescope.reliability.table import print_table
 
     with tempfile.TemporaryDirectory(prefix="rolescope-soak-") as tmp:
         figures, samples = asyncio.run(soak(Path(tmp), args.minutes, args.load))

@@ -22,8 +22,8 @@ from rolescope.inference.base import ChatMessage, InferenceInput
 from rolescope.roles import Role
 from rolescope.service.api_models import ChatCompletionRequest, ErrorResponse
 from rolescope.service.chat import ChatService
+from rolescope.service.context import context_of
 from rolescope.service.errors import InvalidInput, ServiceError, error_body
-from rolescope.service.routes import chat_service
 from rolescope.service.sse import event_stream_response
 from rolescope.service.stateless import generate, generate_stream
 
@@ -131,13 +131,14 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
 @router.post("/v1/chat/completions", responses=_RESPONSES, tags=["openai-compatible"])
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     """OpenAI-compatible chat completions; `model` is a role name (see `GET /v1/roles`)."""
-    service = chat_service(request)
+    context = context_of(request)
+    service = context.chat_service
     role = service.role(body.model)
     history, message = split_messages(body)
     inputs = service.inference_input(role, history, message, body.max_completion_tokens or body.max_tokens)
     ident = f"chatcmpl-{secrets.token_hex(12)}"
     if body.stream:
-        return event_stream_response(_stream(service, body, ident, role, inputs))
+        return event_stream_response(_stream(service, body, ident, role, inputs), context.drain)
     result = await generate(service, role, inputs)
     return JSONResponse(
         {

@@ -19,6 +19,7 @@ from rolescope.service.api_models import (
     TurnBody,
 )
 from rolescope.service.chat import ChatCommand, ChatService, iso_utc
+from rolescope.service.context import context_of
 from rolescope.service.sse import chat_events, event_stream_response, wants_event_stream
 
 router = APIRouter()
@@ -65,8 +66,7 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def chat_service(request: Request) -> ChatService:
-    service: ChatService = request.app.state.chat_service
-    return service
+    return context_of(request).chat_service
 
 
 def owner_of(request: Request) -> str | None:
@@ -76,10 +76,11 @@ def owner_of(request: Request) -> str | None:
 
 
 async def _answer(request: Request, command: ChatCommand) -> Response:
-    service = chat_service(request)
+    context = context_of(request)
+    service = context.chat_service
     prepared = await service.prepare(command)
     if command.stream:
-        return event_stream_response(chat_events(service, prepared))
+        return event_stream_response(chat_events(service, prepared), context.drain)
     reply = await service.complete(prepared)
     return JSONResponse(reply.as_dict())
 

@@ -6,9 +6,9 @@ requests up to `timeout_graceful_shutdown`, then runs the lifespan shutdown
 SSE stream that would outlive that timeout: the stream would be cancelled and
 the client would see a truncated reply with no terminal event. So:
 
-- `DrainSignal` learns of the exit signal the moment uvicorn does (a hook on
-  `uvicorn.Server.handle_exit`), and /readyz can report 503 from then on so a
-  load balancer stops routing here;
+- `DrainSignal` learns of the exit signal the moment uvicorn does (the
+  composition root, `rolescope.serving`, chains it to uvicorn's SIGINT/SIGTERM
+  handlers while the app runs); each app owns its own signal;
 - `drain_aware` wraps a stream's event generator: after the signal, a stream
   may keep going for `grace_s` (most replies finish), then it is closed and
   one terminal event (the caller's `farewell`, an `error` event) is sent.
@@ -47,13 +47,18 @@ def stream_backstop_s(shutdown_timeout_s: float) -> float:
 class DrainSignal:
     """Set once when the process starts shutting down; wakes every stream waiting on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = 0.0, backstop_s: float = 0.0) -> None:
         self._draining = False
         self._lock = threading.Lock()
         self._watched: dict[asyncio.AbstractEventLoop, set[asyncio.Timeout]] = {}
         self._deadline: dict[asyncio.AbstractEventLoop, float] = {}
-        self.grace_s = 0.0
-        self.backstop_s = 0.0
+        self.grace_s = grace_s
+        self.backstop_s = backstop_s
+
+    @classmethod
+    def for_shutdown_timeout(cls, shutdown_timeout_s: float) -> DrainSignal:
+        """The signal for a server that waits `shutdown_timeout_s` for in-flight work."""
+        return cls(stream_grace_s(shutdown_timeout_s), stream_backstop_s(shutdown_timeout_s))
 
     @property
     def draining(self) -> bool:
@@ -129,27 +134,3 @@ async def drain_aware(
         with contextlib.suppress(Exception):
             await aclose()
     yield farewell()
-
-
-# The process-wide signal the service and the exit hook share (one uvicorn server per process).
-DRAIN = DrainSignal()
-_hook_lock = threading.Lock()
-_hook_installed = False
-
-
-def install_exit_hook(signal: DrainSignal = DRAIN) -> None:
-    """Make uvicorn's exit handler (SIGINT/SIGTERM) start draining `signal` before anything else."""
-    global _hook_installed
-    with _hook_lock:
-        if _hook_installed:
-            return
-        from uvicorn.server import Server
-
-        original = Server.handle_exit
-
-        def handle_exit(self: Server, sig: int, frame: object) -> None:
-            signal.begin()
-            original(self, sig, frame)  # type: ignore[arg-type]
-
-        Server.handle_exit = handle_exit  # type: ignore[method-assign]
-        _hook_installed = True

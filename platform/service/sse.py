@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from rolescope.service.chat import ChatService, DoneEvent, ErrorEvent, PreparedChat, TokenEvent
 from rolescope.service.errors import error_body
-from rolescope.service.shutdown import DRAIN, SHUTDOWN_CODE, SHUTDOWN_MESSAGE, drain_aware
+from rolescope.service.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE, DrainSignal, drain_aware
 
 # Proxies (nginx) buffer responses unless told not to; a buffered stream is not a stream.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -37,11 +37,11 @@ def _shutting_down() -> ServerSentEvent:
     return ServerSentEvent(json.dumps(error_body(SHUTDOWN_CODE, SHUTDOWN_MESSAGE)), event="error")
 
 
-def event_stream_response(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
+def event_stream_response(events: AsyncIterator[ServerSentEvent], drain: DrainSignal) -> EventSourceResponse:
     # On SIGTERM a stream gets a grace period to finish, then ends with an `error` event (shutdown.py).
     return EventSourceResponse(
-        drain_aware(events, DRAIN, _shutting_down),
+        drain_aware(events, drain, _shutting_down),
         headers=STREAM_HEADERS,
         ping=PING_SECONDS,
-        shutdown_grace_period=DRAIN.backstop_s,
+        shutdown_grace_period=drain.backstop_s,
     )

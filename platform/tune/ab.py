@@ -66,7 +66,7 @@ def _prefixed(status: Status, prefix: str) -> Status:
 
 def run_interleaved(ab: AbPlan, status: Status) -> dict[str, Path]:
     """Launch every arm's service, then run load round-robin; returns each arm's directory."""
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     plans = {arm.name: _plan(ab, arm) for arm in ab.arms}
     with tempfile.TemporaryDirectory(prefix="rolescope-ab-") as scratch, contextlib.ExitStack() as stack:

@@ -211,7 +211,7 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
         loads = [one_load_run(plan, plan.target, plan.pid, i, status) for i in range(1, plan.runs + 1)]
         measure_memory(plan, status)
         return loads
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     with tempfile.TemporaryDirectory(prefix="rolescope-tune-") as scratch:
         roles = plan.roles_path

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from rolescope.exporters import names
-from rolescope.service.launcher import launch_service
+from rolescope.serving.launcher import launch_service
 
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 

@@ -14,7 +14,7 @@ import yaml
 from rolescope.inference.base import InferenceError, InferenceInput, InferenceTimeoutError
 from rolescope.inference.openai_http import OpenAIHttpBackend
 from rolescope.roles import load_roles
-from rolescope.service.launcher import ServiceProcess, launch_service
+from rolescope.serving.launcher import ServiceProcess, launch_service
 from rolescope.settings import bundled_roles_path
 
 SLOW_ROLE = {

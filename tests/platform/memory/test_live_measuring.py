@@ -15,7 +15,7 @@ from rolescope.memory.compare import compare_memory
 from rolescope.memory.live import LATEST
 from rolescope.memory.model import Baseline, load_baseline
 from rolescope.memory.replay import fast_roles
-from rolescope.service.launcher import launch_service
+from rolescope.serving.launcher import launch_service
 from rolescope.settings import Settings
 
 

@@ -26,7 +26,7 @@ from rolescope.profiling.compare import compare_profiles
 from rolescope.profiling.layers import EVENT_LOOP, FRAMEWORK, INFERENCE, layer_table
 from rolescope.profiling.pyspy import explain_failure, find_serving_worker, record_raw
 from rolescope.profiling.recorder import load_runs, record
-from rolescope.service.launcher import ServiceProcess, launch_service
+from rolescope.serving.launcher import ServiceProcess, launch_service
 
 PLANTED = "_planted_cpu_work"
 SEGMENTS = 8

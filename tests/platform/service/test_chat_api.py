@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from rolescope.service.launcher import ServiceProcess, launch_service
+from rolescope.serving.launcher import ServiceProcess, launch_service
 
 SLOW_ROLE = {
     "name": "slowpoke",

@@ -8,7 +8,7 @@ import sys
 # A bare ASGI app: the point is the server's loop and heap, not the role service.
 SCRIPT = """
 import asyncio, gc, uvicorn
-from rolescope.service.server import serve_forever
+from rolescope.serving.server import serve_forever
 
 async def app(scope, receive, send):
     assert scope["type"] == "lifespan"

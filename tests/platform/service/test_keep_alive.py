@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import time
 
-from rolescope.service.launcher import ServiceProcess
+from rolescope.serving.launcher import ServiceProcess
 
 
 def test_an_idle_connection_is_kept_longer_than_uvicorns_five_seconds(service: ServiceProcess) -> None:

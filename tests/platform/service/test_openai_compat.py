@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from rolescope.service.launcher import ServiceProcess, launch_service
+from rolescope.serving.launcher import ServiceProcess, launch_service
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from rolescope.service.launcher import ServiceProcess
+    from rolescope.serving.launcher import ServiceProcess
 
 
 def test_history_survives_a_restart(

@@ -10,8 +10,8 @@ import pytest
 
 from rolescope.commands.serve import parse_faults
 from rolescope.errors import ConfigError
-from rolescope.service.launcher import launch_service
-from rolescope.service.server import _banner_before_listen, settings_as_env
+from rolescope.serving.launcher import launch_service
+from rolescope.serving.server import _banner_before_listen, settings_as_env
 from rolescope.settings import FaultSettings, Settings, bundled_roles_path
 
 

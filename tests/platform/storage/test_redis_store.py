@@ -229,7 +229,7 @@ async def test_using_a_store_before_open_is_a_clear_error(redis_url: str) -> Non
 def test_two_service_replicas_share_one_conversation_through_redis(redis_url: str, tmp_path: Path) -> None:
     import httpx
 
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     env = {"ROLESCOPE_STORE": "redis", "ROLESCOPE_REDIS_URL": redis_url}
     with launch_service(env=env, db_path=tmp_path / "unused-a.db") as first, \

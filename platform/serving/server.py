@@ -11,7 +11,6 @@ The last line is printed only after the socket is bound, with the actual port
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -23,21 +22,14 @@ import uvicorn
 
 from rolescope.errors import EnvironmentProblem
 from rolescope.roles import load_roles
+from rolescope.serving.app import create_app
+from rolescope.serving.heap import freeze_startup_heap
+from rolescope.serving.wiring import build_store
 from rolescope.settings import FAULT_KEYS, Settings
 
 Say = Callable[[str], None]
-
-
-def freeze_startup_heap() -> None:
-    """Move everything alive at start-up (modules, app, roles) out of the cyclic GC's sight.
-
-    A full collection walks every tracked object; with the ~75,000 objects that importing
-    FastAPI, pydantic, OpenTelemetry and the app leaves behind, each one pauses the event loop
-    for ~30 ms, and every request in flight then, a cheap 503 refusal included, waits for it.
-    Frozen objects are never collected, so garbage is collected first.
-    """
-    gc.collect()
-    gc.freeze()
+# What each `--workers` child imports and calls to build its own app.
+APP_FACTORY = "rolescope.serving.app:create_app_from_env"
 
 
 def _say(line: str) -> None:
@@ -56,8 +48,6 @@ def settings_as_env(settings: Settings) -> dict[str, str]:
 
 
 def _banner_before_listen(settings: Settings, say: Say) -> None:
-    from rolescope.service.app import build_store
-
     roles = load_roles(settings.roles_path)
     for role in roles.values():
         say(f"✅ Loaded role: {role.name} (v{role.version})")
@@ -99,8 +89,6 @@ def _free_port(host: str) -> int:
 
 def run_server(settings: Settings, *, say: Say = _say) -> None:
     """Validate, print the banner, serve until SIGINT/SIGTERM. Raises ConfigError on a bad role."""
-    from rolescope.service.app import create_app
-
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -125,7 +113,7 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         os.environ.update(settings_as_env(settings))
         say(f"🚀 HTTP server listening on :{settings.port}")
         uvicorn.run(
-            "rolescope.service.app:create_app_from_env", factory=True, workers=settings.workers, **common
+            APP_FACTORY, factory=True, workers=settings.workers, **common
         )
         return
     app = create_app(settings)

@@ -1,0 +1,52 @@
+"""The app's one lifespan: every resource entered on one `AsyncExitStack`, left in reverse order.
+
+Start-up, in order: the memory meter (so its window covers everything), the
+telemetry flush (registered early, so spans from the rest of shutdown are still
+exported), the session store, the inference backends, shadow-traffic capture,
+the metrics port, and last the drain hook on the server's exit signals.
+Shutdown undoes them the other way round: the drain hook goes first, the meter
+stops last. A resource that fails to start unwinds the ones entered before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from rolescope.inference.base import InferenceBackend
+from rolescope.serving.components import ServiceComponents
+from rolescope.serving.exit_signals import drain_on_exit_signals
+from rolescope.serving.memory_meter import metering
+from rolescope.serving.metrics_port import metrics_port_served
+from rolescope.storage.base import SessionStore
+
+
+@asynccontextmanager
+async def _opened(store: SessionStore) -> AsyncIterator[None]:
+    await store.open()
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+async def _close_backends(backends: list[InferenceBackend]) -> None:
+    for backend in backends:
+        await backend.aclose()
+
+
+@asynccontextmanager
+async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        if components.memory_meter is not None:
+            stack.enter_context(metering(components.memory_meter))
+        if components.telemetry is not None:
+            stack.callback(components.telemetry.close)
+        await stack.enter_async_context(_opened(components.store))
+        stack.push_async_callback(_close_backends, components.distinct_backends())
+        if components.capture is not None:
+            components.capture.start()
+            stack.callback(components.capture.close)
+        stack.enter_context(metrics_port_served(components.settings, components.metrics))
+        stack.enter_context(drain_on_exit_signals(components.drain))
+        yield

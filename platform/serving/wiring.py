@@ -1,0 +1,151 @@
+"""Builds the parts of a role service from `Settings`, in the order their users need them.
+
+Validation comes first (roles, API keys, ports: a bad one raises `ConfigError`
+before anything process-wide is touched), then telemetry, then capture (whose
+drops telemetry counts), and only then the chat service, which receives its one
+observer and its store through its constructor. Nothing built here is patched
+afterwards; resources open in the lifespan (`lifespan.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rolescope.capture.wiring import build_capture
+from rolescope.errors import ConfigError
+from rolescope.exporters.telemetry import Telemetry, start_telemetry
+from rolescope.inference.base import InferenceBackend
+from rolescope.memory.live import LiveMemoryMeter
+from rolescope.memory.model import Baseline
+from rolescope.roles import Role, load_roles
+from rolescope.service.auth import ApiKeys
+from rolescope.service.chat import ChatService
+from rolescope.service.limits import Limits
+from rolescope.service.observer import ChatObserver, CompositeObserver
+from rolescope.service.shutdown import DrainSignal
+from rolescope.serving.components import ServiceComponents
+from rolescope.settings import FaultSettings, Settings
+from rolescope.storage.base import SessionStore
+
+
+def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
+    """One backend per role; simulator roles share one simulator (one fault stream per process)."""
+    from rolescope.inference.openai_http import OpenAIHttpBackend
+    from rolescope.inference.simulator import SimulatorBackend
+
+    simulator = SimulatorBackend(faults)
+    backends: dict[str, InferenceBackend] = {}
+    for name, role in roles.items():
+        if role.inference.backend == "openai":
+            assert role.inference.base_url is not None  # guaranteed by the role model
+            backends[name] = OpenAIHttpBackend.from_env(role.inference.base_url, role.inference.api_key_env)
+        else:
+            backends[name] = simulator
+    return backends
+
+
+def build_store(settings: Settings, first_role: str) -> SessionStore:
+    """The configured session store, not opened yet (the lifespan opens it)."""
+    if settings.store == "redis":
+        try:
+            from rolescope.storage.redis_store import RedisSessionStore
+        except ImportError as exc:
+            raise ConfigError("store: `redis` is not available in this installation; use `sqlite`") from exc
+        store: SessionStore = RedisSessionStore(settings.redis_url)
+        return store
+    from rolescope.storage.sqlite_store import SqliteSessionStore
+
+    return SqliteSessionStore(settings.resolved_db_path(first_role), synchronous=settings.sqlite_synchronous)
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_body_bytes=settings.max_body_bytes,
+        max_message_chars=settings.max_message_chars,
+        max_output_tokens=settings.max_output_tokens,
+        max_turns_per_session=settings.max_turns_per_session,
+    )
+
+
+def check_ports(settings: Settings) -> None:
+    if settings.metrics_port is not None and settings.metrics_port == settings.port and settings.port != 0:
+        raise ConfigError(
+            f"metrics_port {settings.metrics_port} is the API port; choose another port or leave it unset"
+        )
+
+
+def one_observer(*observers: ChatObserver | None) -> ChatObserver | None:
+    """The given observers as one, in order: None, the only one, or a composite of them all."""
+    present = [o for o in observers if o is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else CompositeObserver(*present)
+
+
+def _memory_meter(
+    settings: Settings, roles: Mapping[str, Role], telemetry: Telemetry | None
+) -> LiveMemoryMeter:
+    assert settings.measure_memory_dir is not None
+
+    def publish(baseline: Baseline) -> None:
+        figures = baseline.kinds.get("all")
+        if telemetry is None or figures is None:
+            return
+        telemetry.metrics.memory_allocations.labels("all").set(figures.allocations_per_request)
+        telemetry.metrics.memory_bytes.labels("all").set(figures.bytes_per_request)
+
+    return LiveMemoryMeter(settings.measure_memory_dir, {n: r.version for n, r in roles.items()}, publish)
+
+
+def _ignore_drop(signal: str, reason: str, amount: int) -> None:
+    return None
+
+
+def build_components(
+    settings: Settings,
+    *,
+    version: str,
+    observer: ChatObserver | None = None,
+    roles: Mapping[str, Role] | None = None,
+    store: SessionStore | None = None,
+) -> ServiceComponents:
+    """Every part of one app. `observer` joins capture and metrics; `roles` and `store` replace the
+    configured ones."""
+    roles = dict(roles) if roles is not None else load_roles(settings.roles_path)
+    api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
+    check_ports(settings)
+    store = store or build_store(settings, next(iter(roles)))
+    backends = build_backends(roles, settings.faults)
+    telemetry = (
+        start_telemetry(
+            roles,
+            version=version,
+            concurrency_limit=settings.concurrency_limit,
+            json_logs=settings.log_format == "json",
+            log_level=settings.log_level,
+        )
+        if settings.telemetry
+        else None
+    )
+    # Shadow-traffic capture (opt-in) counts the records it drops on the service metrics.
+    capture = build_capture(settings, telemetry.metrics.count_dropped if telemetry else _ignore_drop)
+    service = ChatService(
+        roles,
+        backends,
+        store,
+        observer=one_observer(observer, capture, telemetry.metrics if telemetry else None),
+        max_message_chars=settings.max_message_chars,
+        limits=limits_from(settings),
+    )
+    return ServiceComponents(
+        chat_service=service,
+        drain=DrainSignal.for_shutdown_timeout(settings.shutdown_timeout_s),
+        settings=settings,
+        roles=roles,
+        store=store,
+        backends=backends,
+        api_keys=api_keys,
+        telemetry=telemetry,
+        capture=capture,
+        memory_meter=_memory_meter(settings, roles, telemetry) if settings.measure_memory_dir else None,
+    )
