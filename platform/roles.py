@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rolescope.errors import ConfigError
+from rolescope.validation_messages import describe_validation_error
 
 MAX_ROLE_FILE_BYTES = 64 * 1024
 ROLE_SUFFIXES = (".yaml", ".yml")
@@ -115,20 +116,6 @@ class Role(_Strict):
         return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def _describe(error: ValidationError, path: Path) -> str:
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(document)"
-    got = first.get("input")
-    shown = repr(got) if not isinstance(got, dict) else "a mapping"
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    if first["type"] == "missing":
-        return f"{path}: field `{field}` is required{more}"
-    return f"{path}: field `{field}`: {message}; got {shown}{more}"
-
-
 def load_role_file(path: Path, *, root: Path | None = None) -> Role:
     """Parse and validate one role file; raise ConfigError naming the file and the field."""
     resolved = path.resolve()
@@ -154,7 +141,7 @@ def load_role_file(path: Path, *, root: Path | None = None) -> Role:
     try:
         return Role.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from exc
+        raise ConfigError(describe_validation_error(str(path), exc)) from exc
 
 
 def _role_files(folder: Path) -> Iterable[Path]:

@@ -149,3 +149,24 @@ def test_serve_refuses_to_start_on_a_bad_role_and_says_why(tmp_path: Path) -> No
     assert str(path) in result.stderr.replace("\n", "")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_file_with_several_problems_lists_all_of_them_at_once(tmp_path: Path) -> None:
+    document = _sherlock() | {"name": "Sherlock Holmes!", "colour": "blue"}
+    document["persona"]["traits"] = "observant"
+    document["inference"]["timeout_ms"] = -5
+    del document["persona"]["background"]
+    path = _write(tmp_path, "bad.yaml", document)
+    with pytest.raises(ConfigError) as caught:
+        load_roles(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 5 problems:")
+    for expected in (
+        "field `name`: expected to match pattern '^[a-z][a-z0-9_-]{0,62}$'; got 'Sherlock Holmes!'",
+        "field `colour` is not a known field",
+        "field `persona.traits`: expected a list; got 'observant'",
+        "field `persona.background` is required",
+        "field `inference.timeout_ms`: expected greater than or equal to 1; got -5",
+    ):
+        assert expected in message
+    assert "more)" not in message
