@@ -185,7 +185,7 @@ class ChatService:
         return InferenceInput(
             role_name=role.name,
             role_version=role.version,
-            system_prompt=role.persona.system_prompt(),
+            system_prompt=role.system_prompt(),
             history=history,
             message=message,
             persona=role.persona,

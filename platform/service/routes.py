@@ -130,11 +130,11 @@ async def list_roles(request: Request) -> RolesResponse:
             RoleInfo(
                 name=r.name,
                 version=r.version,
-                display_name=r.persona.display_name,
+                display_name=r.display_name,
                 description=r.description,
                 model=r.inference.model,
                 backend=r.inference.backend,
-                greeting=r.persona.greeting,
+                greeting=r.greeting,
             )
             for r in roles
         ]

@@ -81,7 +81,7 @@ def read_events(response: httpx.Response) -> list[Event]:
 def test_the_banner_lists_roles_then_memory_then_the_port_in_order(api: ServiceProcess) -> None:
     log = api.log()
     lines = [line for line in log.splitlines() if line.startswith(("✅", "🚀"))]
-    assert lines[:5] == [
+    assert lines[:6] == [
         f"✅ Loaded role: {n} (v{v})"
         for n, v in [
             ("curie", "2.0"),
@@ -89,10 +89,11 @@ def test_the_banner_lists_roles_then_memory_then_the_port_in_order(api: ServiceP
             ("pacer", "1.0"),
             ("sherlock", "1.2"),
             ("slowpoke", "1.0"),
+            ("storyteller", "1.0"),
         ]
     ]
-    assert re.fullmatch(r"✅ Memory backend: SQLite \(.*chat\.db\)", lines[5])
-    assert lines[6] == f"🚀 HTTP server listening on :{api.port}"
+    assert re.fullmatch(r"✅ Memory backend: SQLite \(.*chat\.db\)", lines[6])
+    assert lines[7] == f"🚀 HTTP server listening on :{api.port}"
 
 
 def test_chat_round_trip_returns_every_field(api: ServiceProcess) -> None:
