@@ -79,7 +79,7 @@ def install_telemetry(
         configure_json_logging(log_level)
     roles = service.roles
     metrics = ServiceMetrics(
-        roles=roles, models={role.inference.model for role in roles.values()}, version=app.version
+        roles=roles, models={role.inference.model for role in roles.all_versions()}, version=app.version
     )
     metrics.concurrency_limit.set(concurrency_limit)
     _compose(service, metrics)

@@ -9,7 +9,7 @@ and says exactly why.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from rolescope.errors import ConfigError
+from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
 from rolescope.validation_messages import Location, describe_validation_error
 
 MAX_ROLE_FILE_BYTES = 64 * 1024
@@ -144,7 +145,7 @@ class InferenceSpec(_Strict):
 
 class Role(_Strict):
     name: str = Field(pattern=_NAME_PATTERN)
-    version: str = Field(pattern=r"^\d+(\.\d+){0,2}$")
+    version: str = Field(pattern=VERSION_PATTERN)
     description: str = ""
     persona: PersonaSpec
     memory_policy: MemoryPolicy = MemoryPolicy()
@@ -156,6 +157,11 @@ class Role(_Strict):
     def _version_as_text(cls, value: object) -> object:
         # YAML reads `version: 1.2` as a float; accept it as the text the author wrote.
         return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @property
+    def reference(self) -> str:
+        """The text that pins this exact version in a request: `name@version`."""
+        return f"{self.name}{VERSION_SEPARATOR}{self.version}"
 
     def system_prompt(self) -> str:
         """What a model is told to be: a plain-text persona verbatim, a structured one spelled out."""
@@ -213,8 +219,12 @@ def _role_files(folder: Path) -> Iterable[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in ROLE_SUFFIXES and not p.name.startswith("."))
 
 
-def load_roles(path: Path) -> dict[str, Role]:
-    """Load a role file or every role file in a folder; names must be unique. Ordered by file name."""
+def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> RoleRegistry:
+    """Load a role file or every role file in a folder, in file-name order.
+
+    One name may be loaded in several versions (one file each); a name and version
+    must be unique. `defaults` picks a role's default version (else the highest).
+    """
     if path.is_dir():
         files = list(_role_files(path))
         root: Path | None = path
@@ -224,12 +234,18 @@ def load_roles(path: Path) -> dict[str, Role]:
         files, root = [path], None
     else:
         raise ConfigError(f"{path}: no such role file or folder")
-    roles: dict[str, Role] = {}
-    origin: dict[str, Path] = {}
+    roles: list[Role] = []
+    origin: dict[tuple[str, tuple[int, ...]], Path] = {}
     for file in files:
         role = load_role_file(file, root=root)
-        if role.name in roles:
-            raise ConfigError(f"{file}: role name `{role.name}` is already defined in {origin[role.name]}")
-        roles[role.name] = role
-        origin[role.name] = file
-    return roles
+        key = (role.name, version_key(role.version))
+        if key in origin:
+            raise ConfigError(
+                f"{file}: role `{role.name}` version {role.version} is already defined in {origin[key]}"
+            )
+        roles.append(role)
+        origin[key] = file
+    try:
+        return RoleRegistry(roles, defaults=defaults)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

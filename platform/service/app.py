@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from rolescope.capture.wiring import build_capture, late_drop_counter, with_capture
 from rolescope.errors import ConfigError
 from rolescope.inference.base import InferenceBackend
+from rolescope.role_registry import as_registry
 from rolescope.roles import Role, load_roles
 from rolescope.service import openai_compat, routes
 from rolescope.service.chat import ChatService
@@ -39,18 +40,21 @@ def _package_version() -> str:
 
 
 def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
-    """One backend per role; simulator roles share one simulator (one fault stream per process)."""
+    """One backend per role version (`name@version`); simulator roles share one simulator (one fault
+    stream per process)."""
     from rolescope.inference.openai_http import OpenAIHttpBackend
     from rolescope.inference.simulator import SimulatorBackend
 
     simulator = SimulatorBackend(faults)
     backends: dict[str, InferenceBackend] = {}
-    for name, role in roles.items():
+    for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
             assert role.inference.base_url is not None  # guaranteed by the role model
-            backends[name] = OpenAIHttpBackend.from_env(role.inference.base_url, role.inference.api_key_env)
+            backends[role.reference] = OpenAIHttpBackend.from_env(
+                role.inference.base_url, role.inference.api_key_env
+            )
         else:
-            backends[name] = simulator
+            backends[role.reference] = simulator
     return backends
 
 
@@ -96,7 +100,7 @@ def create_app(
     store: SessionStore | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
-    roles = dict(roles) if roles is not None else load_roles(settings.roles_path)
+    roles = as_registry(roles) if roles is not None else load_roles(settings.roles_path)
     first_role = next(iter(roles))
     store = store or build_store(settings, first_role)
     backends = build_backends(roles, settings.faults)

@@ -14,6 +14,7 @@ from rolescope.service.api_models import (
     ErrorResponse,
     RoleInfo,
     RolesResponse,
+    RoleVersionInfo,
     SessionResponse,
     StatusResponse,
     TurnBody,
@@ -124,7 +125,8 @@ async def get_chat(
 
 @router.get("/v1/roles", response_model=RolesResponse, tags=["roles"])
 async def list_roles(request: Request) -> RolesResponse:
-    roles = chat_service(request).roles.values()
+    registry = chat_service(request).roles
+    roles = registry.values()
     return RolesResponse(
         roles=[
             RoleInfo(
@@ -135,6 +137,15 @@ async def list_roles(request: Request) -> RolesResponse:
                 model=r.inference.model,
                 backend=r.inference.backend,
                 greeting=r.greeting,
+                versions=[
+                    RoleVersionInfo(
+                        version=v.version,
+                        model=v.inference.model,
+                        backend=v.inference.backend,
+                        default=registry.is_default(v),
+                    )
+                    for v in registry.versions(r.name)
+                ],
             )
             for r in roles
         ]

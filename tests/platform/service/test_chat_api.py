@@ -319,3 +319,84 @@ def test_openapi_documents_the_routes_and_their_errors(api: ServiceProcess) -> N
         "trace_id",
         "usage",
     }
+
+
+@pytest.fixture(scope="module")
+def versioned_api(
+    tmp_path_factory: pytest.TempPathFactory, fast_roles_path: Path
+) -> Iterator[ServiceProcess]:
+    """sherlock 1.2 (the bundled file) and 1.3 (a second file whose every answer opens "Indubitably,")."""
+    folder = tmp_path_factory.mktemp("versioned-roles")
+    shutil.copy(fast_roles_path / "sherlock.yaml", folder / "sherlock.yaml")
+    shutil.copy(fast_roles_path / "grimble.yaml", folder / "grimble.yaml")
+    newer = yaml.safe_load((fast_roles_path / "sherlock.yaml").read_text())
+    newer["version"] = "1.3"
+    newer["persona"]["openers"] = ["Indubitably,"]
+    newer["inference"]["model"] = "sherlock-sim-2"
+    (folder / "sherlock-next.yaml").write_text(yaml.safe_dump(newer))
+    work = tmp_path_factory.mktemp("versioned")
+    with launch_service(roles_path=folder, db_path=work / "chat.db", log_path=work / "serve.log") as process:
+        yield process
+
+
+def test_two_versions_of_a_role_serve_side_by_side_and_requests_may_pin_one(
+    versioned_api: ServiceProcess,
+) -> None:
+    url = versioned_api.url
+
+    def content(**request: object) -> str:
+        params = request.pop("params", None)
+        response = httpx.post(f"{url}/v1/chat", json=request, params=params, timeout=30)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        assert response.json()["role"] == "sherlock"  # the name, whichever version answered
+        return str(response.json()["content"])
+
+    assert content(message="Who took the pearl?", role="sherlock").startswith("Indubitably,")
+    assert content(message="Who took the pearl?", role="sherlock@1.3").startswith("Indubitably,")
+    assert not content(message="Who took the pearl?", role="sherlock@1.2").startswith("Indubitably,")
+    assert not content(message="Who took the pearl?", params={"role": "sherlock@1.2"}).startswith(
+        "Indubitably"
+    )
+
+    with httpx.stream(
+        "GET", f"{url}/v1/chat", params={"role": "sherlock@1.2", "message": "And the ruby?"}, timeout=30
+    ) as stream:
+        events = read_events(stream)
+    assert events[-1].name == "done"
+    assert not json.loads(events[-1].data)["content"].startswith("Indubitably")
+
+    log = versioned_api.log()
+    assert "✅ Loaded role: sherlock (v1.2)" in log and "✅ Loaded role: sherlock (v1.3)" in log
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    assert 'gen_ai_request_model="sherlock-sim-1"' in metrics  # the pinned version's model, by name
+    assert 'gen_ai_request_model="sherlock-sim-2"' in metrics
+    assert "<other>" not in metrics
+
+
+def test_an_unknown_version_is_a_404_that_lists_the_loaded_versions(versioned_api: ServiceProcess) -> None:
+    response = httpx.post(
+        f"{versioned_api.url}/v1/chat", json={"message": "hi", "role": "sherlock@2.0"}, timeout=30
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "unknown_role",
+        "message": "role 'sherlock' has no version '2.0'; loaded versions: 1.2, 1.3",
+    }
+    completions = httpx.post(
+        f"{versioned_api.url}/v1/chat/completions",
+        json={"model": "sherlock@1.2", "messages": [{"role": "user", "content": "Who took the pearl?"}]},
+        timeout=30,
+    )
+    assert completions.status_code == 200, completions.text
+    assert not completions.json()["choices"][0]["message"]["content"].startswith("Indubitably")
+
+
+def test_roles_list_every_loaded_version(versioned_api: ServiceProcess) -> None:
+    roles = httpx.get(f"{versioned_api.url}/v1/roles", timeout=10).json()["roles"]
+    sherlock = next(r for r in roles if r["name"] == "sherlock")
+    assert sherlock["version"] == "1.3" and sherlock["model"] == "sherlock-sim-2"
+    assert sherlock["versions"] == [
+        {"version": "1.2", "model": "sherlock-sim-1", "backend": "simulator", "default": False},
+        {"version": "1.3", "model": "sherlock-sim-2", "backend": "simulator", "default": True},
+    ]
+    assert [r["name"] for r in roles] == ["grimble", "sherlock"]
