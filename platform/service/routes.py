@@ -20,7 +20,8 @@ from rolescope.service.api_models import (
     TurnBody,
 )
 from rolescope.service.chat import ChatCommand, ChatService, iso_utc
-from rolescope.service.sse import chat_events, event_stream_response, wants_event_stream
+from rolescope.service.greeting import greet, open_session
+from rolescope.service.sse import as_server_sent, chat_events, event_stream_response, wants_event_stream
 
 router = APIRouter()
 
@@ -107,11 +108,18 @@ async def post_chat(
 @router.get("/v1/chat", response_model=ChatResponse, responses=CHAT_RESPONSES, tags=["chat"])
 async def get_chat(
     request: Request,
-    message: Annotated[str, Query(min_length=1)],
+    message: Annotated[str | None, Query(min_length=1, description="without one, opens a session")] = None,
     role: str | None = None,
     session_id: Annotated[str | None, Query(pattern=SESSION_ID_PATTERN)] = None,
 ) -> Response:
-    """Streaming chat for `curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Hello'`."""
+    """Streaming chat for `curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Hello'`.
+
+    Without a message it opens a session: the role's greeting streams, and the `done` event
+    carries the new `session_id`.
+    """
+    if message is None:
+        opened = await open_session(chat_service(request), role, session_id, owner_of(request))
+        return event_stream_response(as_server_sent(greet(chat_service(request), opened)))
     command = ChatCommand(
         message=message,
         role=role,

@@ -400,3 +400,79 @@ def test_roles_list_every_loaded_version(versioned_api: ServiceProcess) -> None:
         {"version": "1.3", "model": "sherlock-sim-2", "backend": "simulator", "default": True},
     ]
     assert [r["name"] for r in roles] == ["grimble", "sherlock"]
+
+
+SHERLOCK_GREETING = "Good day. You have come about a matter of some delicacy, I perceive."
+
+
+def _greeting(url: str, **params: str) -> list[Event]:
+    with httpx.stream("GET", f"{url}/v1/chat", params=params, timeout=30) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return read_events(response)
+
+
+def test_get_without_a_message_opens_a_session_with_the_greeting_streamed(api: ServiceProcess) -> None:
+    events = _greeting(api.url, role="sherlock")
+
+    tokens = [json.loads(e.data) for e in events if e.name == "token"]
+    assert len(tokens) >= 5 and [t["index"] for t in tokens] == list(range(len(tokens)))
+    assert "".join(t["text"] for t in tokens) == SHERLOCK_GREETING
+    assert events[-1].name == "done"
+    done = json.loads(events[-1].data)
+    assert done["role"] == "sherlock" and done["content"] == SHERLOCK_GREETING
+    assert done["usage"] == {"input_tokens": 0, "output_tokens": len(tokens)}
+    session_id = done["session_id"]
+
+    stored = httpx.get(f"{api.url}/v1/sessions/{session_id}", timeout=10).json()
+    assert stored["role"] == "sherlock"
+    assert [(t["speaker"], t["content"]) for t in stored["turns"]] == [("assistant", SHERLOCK_GREETING)]
+
+    reply = httpx.post(
+        f"{api.url}/v1/chat", json={"message": "Who stole the pearl?", "session_id": session_id}, timeout=30
+    )
+    assert reply.status_code == 200 and reply.json()["role"] == "sherlock"
+    turns = httpx.get(f"{api.url}/v1/sessions/{session_id}", timeout=10).json()["turns"]
+    assert [t["speaker"] for t in turns] == ["assistant", "user", "assistant"]
+
+
+def test_the_seed_command_curl_without_a_message_greets(api: ServiceProcess) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    import subprocess
+
+    output = subprocess.run(
+        [curl, "-sN", "--max-time", "30", f"{api.url}/v1/chat?role=sherlock"],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=True,
+    ).stdout
+    assert output.count("event: token") >= 5
+    done = json.loads(output.split("event: done", 1)[1].split("data:", 1)[1].split("\n", 1)[0])
+    assert done["content"] == SHERLOCK_GREETING and done["session_id"]
+
+
+def test_a_plain_text_persona_greets_neutrally(api: ServiceProcess) -> None:
+    events = _greeting(api.url, role="storyteller")
+    done = json.loads(events[-1].data)
+    assert events[-1].name == "done" and done["role"] == "storyteller"
+    assert done["content"] == "Hello. What would you like to talk about?"
+    assert sum(1 for e in events if e.name == "token") > 1
+
+
+def test_opening_sessions_refuses_what_a_message_would_refuse(api: ServiceProcess) -> None:
+    unknown = httpx.get(f"{api.url}/v1/chat", params={"role": "moriarty"}, timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_role"
+
+    chosen = "my-own-session-1"
+    done = json.loads(_greeting(api.url, role="grimble", session_id=chosen)[-1].data)
+    assert done["session_id"] == chosen
+    again = httpx.get(f"{api.url}/v1/chat", params={"role": "grimble", "session_id": chosen}, timeout=10)
+    assert again.status_code == 422
+    assert again.json()["error"]["message"] == (
+        f"session {chosen!r} is already open; send a message to continue it"
+    )
+    post = httpx.post(f"{api.url}/v1/chat", json={"role": "sherlock"}, timeout=10)
+    assert post.status_code == 422  # only GET opens a session without a message
