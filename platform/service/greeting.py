@@ -32,7 +32,7 @@ from rolescope.service.chat import (
     policy_view,
     trace_id_of,
 )
-from rolescope.service.errors import InvalidInput, ServiceError, SessionNotFound
+from rolescope.service.errors import ServiceError, SessionAlreadyOpen, SessionNotFound
 from rolescope.storage.base import ExchangeRecord, Turn
 
 tracer = trace.get_tracer("rolescope")
@@ -58,7 +58,9 @@ async def open_session(
         if existing is not None:
             if existing.owner != owner:
                 raise SessionNotFound(f"no session {session_id!r}")
-            raise InvalidInput(f"session {session_id!r} is already open; send a message to continue it")
+            raise SessionAlreadyOpen(
+                f"session {session_id!r} is already open; send a message to continue it"
+            )
     return OpenedSession(resolved, session_id or secrets.token_urlsafe(16), owner)
 
 

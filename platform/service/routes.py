@@ -57,7 +57,10 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("the body is not valid JSON"),
     401: _error("an API key is required and was missing or wrong"),
     404: _error("unknown role"),
-    409: _error("the session belongs to another role, or the Idempotency-Key's first request is running"),
+    409: _error(
+        "the session belongs to another role, is already open (GET without a message), "
+        "or the Idempotency-Key's first request is running"
+    ),
     413: _error("request body too large"),
     422: _error("invalid request"),
     500: _error("the backend failed to answer"),

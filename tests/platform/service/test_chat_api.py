@@ -470,7 +470,8 @@ def test_opening_sessions_refuses_what_a_message_would_refuse(api: ServiceProces
     done = json.loads(_greeting(api.url, role="grimble", session_id=chosen)[-1].data)
     assert done["session_id"] == chosen
     again = httpx.get(f"{api.url}/v1/chat", params={"role": "grimble", "session_id": chosen}, timeout=10)
-    assert again.status_code == 422
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "session_already_open"
     assert again.json()["error"]["message"] == (
         f"session {chosen!r} is already open; send a message to continue it"
     )
