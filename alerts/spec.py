@@ -273,13 +273,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _describe(path: str, exc: ValidationError) -> str:
     problems = []
-    for error in exc.errors()[:5]:
+    for error in exc.errors():
         message = re.sub(r"^(Value|Assertion) error, ", "", error["msg"])
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) else f" = {value!r}"
         problems.append(f"{_location(tuple(error['loc']))}{shown}: {message}")
-    more = f" (and {len(exc.errors()) - 5} more)" if len(exc.errors()) > 5 else ""
-    return f"{path}: " + "; ".join(problems) + more
+    return f"{path}: " + "; ".join(problems)
 
 
 def parse_slo_spec(data: Any, source: str = "<spec>") -> SloSpec:

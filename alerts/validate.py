@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from rolescope.alerts.burn_rate import error_budget, format_duration
@@ -22,7 +23,7 @@ PROMTOOL_TIMEOUT_S = 60
 
 
 def summary_table(spec: SloSpec) -> Table:
-    table = Table(title=f"SLOs of service {spec.service}")
+    table = Table(title=escape(f"SLOs of service {spec.service}"))
     for column in ("SLO", "objective", "budget", "period", "SLI", "alert"):
         table.add_column(column)
     for slo in spec.slos:
@@ -33,12 +34,12 @@ def summary_table(spec: SloSpec) -> Table:
             else "error / total queries"
         )
         table.add_row(
-            slo.name,
+            escape(slo.name),
             f"{slo.objective:g} %",
             f"{100 * error_budget(slo.objective):g} %",
-            slo.period,
-            sli,
-            slo.alerting.name,
+            escape(slo.period),
+            escape(sli),
+            escape(slo.alerting.name),
         )
     windows = ", ".join(
         f"{p.severity} {p.factor(30 * 86400):g}× "

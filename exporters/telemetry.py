@@ -30,6 +30,7 @@ from rolescope.exporters.logging import configure_json_logging
 from rolescope.exporters.metrics import ServiceMetrics
 from rolescope.exporters.middleware import TelemetryMiddleware
 from rolescope.exporters.tracing import install_tracing, shutdown_tracing
+from rolescope.role_registry import as_registry
 from rolescope.roles import Role
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ def start_telemetry(
     environ = os.environ if environ is None else environ
     if json_logs:
         configure_json_logging(log_level)
-    metrics = ServiceMetrics(roles=roles, models=_models_of(roles.values()), version=version)
+    # Every loaded version's model: a pinned non-default version must not be labelled `<other>`.
+    models = _models_of(as_registry(roles).all_versions())
+    metrics = ServiceMetrics(roles=roles, models=models, version=version)
     metrics.concurrency_limit.set(concurrency_limit)
     return Telemetry(metrics, _tracing_once(metrics, environ, version))
 

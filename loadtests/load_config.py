@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rolescope.errors import ConfigError
+from rolescope.validation_messages import join_problems, problem_lines
 
 ENV_PREFIX = "ROLESCOPE_LOAD_"
 UserKind = Literal["replay", "chat", "stream"]
@@ -61,12 +62,8 @@ def load_config_from_env() -> LoadConfig:
     try:
         return LoadConfig()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"environment variable {ENV_PREFIX}{field.upper()} is invalid: {first['msg']} "
-            f"(got {first.get('input')!r})"
-        ) from exc
+        lines = problem_lines(exc, location=lambda loc: (ENV_PREFIX + ".".join(map(str, loc)).upper(),))
+        raise ConfigError(join_problems("load settings from the environment", lines)) from exc
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")

@@ -18,6 +18,7 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolescope.errors import ConfigError
+from rolescope.validation_messages import describe_validation_error
 
 MAX_LINE_BYTES = 256 * 1024
 
@@ -55,10 +56,6 @@ def default_traffic_path() -> Path:
     return Path(str(resources.files("rolescope.loadtests.traffic").joinpath("sample.jsonl")))
 
 
-def _field_path(location: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in location) or "(record)"
-
-
 def parse_line(line: str, path: Path | str, lineno: int) -> TrafficRecord:
     """Parse one line; a ConfigError names the file, the line and the field."""
     try:
@@ -70,13 +67,7 @@ def parse_line(line: str, path: Path | str, lineno: int) -> TrafficRecord:
     try:
         return TrafficRecord.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _field_path(tuple(first["loc"]))
-        got = first.get("input")
-        shown = "missing" if first["type"] == "missing" else repr(got)[:60]
-        raise ConfigError(
-            f"{path}, line {lineno}: field '{field}' is invalid ({first['msg']}; got {shown})"
-        ) from exc
+        raise ConfigError(describe_validation_error(f"{path}, line {lineno}", exc)) from exc
 
 
 def iter_traffic(path: Path) -> Iterator[TrafficRecord]:

@@ -9,18 +9,33 @@ and says exactly why.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rolescope.errors import ConfigError
+from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
+from rolescope.validation_messages import Location, describe_validation_error
 
 MAX_ROLE_FILE_BYTES = 64 * 1024
 ROLE_SUFFIXES = (".yaml", ".yml")
 _NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+MAX_PERSONA_TEXT_CHARS = 16_000
+# What a role says to open a session when its persona names no greeting of its own.
+NEUTRAL_GREETING = "Hello. What would you like to talk about?"
 
 
 class _Strict(BaseModel):
@@ -44,6 +59,35 @@ class Persona(_Strict):
             f"You are {self.display_name}. {self.background} "
             f"Traits: {traits}. Speaking style: {self.speaking_style}. Stay in character."
         )
+
+
+def _persona_form(value: object) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict | Persona):
+        return "structured"
+    return None  # neither: pydantic reports the custom error below
+
+
+_PERSONA_FORMS = ("text", "structured")
+
+# A persona is either a system prompt written as plain text (as most role-play platforms take it)
+# or the structured form above. The form is chosen by the value's type, so a mistake in a
+# structured persona is reported against its own field, not as a failed match with plain text.
+PersonaText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PERSONA_TEXT_CHARS)
+]
+PersonaSpec = Annotated[
+    Annotated[PersonaText, Tag("text")] | Annotated[Persona, Tag("structured")],
+    Discriminator(
+        _persona_form,
+        custom_error_type="persona_form",
+        custom_error_message=(
+            "expected a system prompt (text) or a mapping with display_name, background, traits "
+            "and speaking_style"
+        ),
+    ),
+]
 
 
 class MemoryPolicy(_Strict):
@@ -101,9 +145,9 @@ class InferenceSpec(_Strict):
 
 class Role(_Strict):
     name: str = Field(pattern=_NAME_PATTERN)
-    version: str = Field(pattern=r"^\d+(\.\d+){0,2}$")
+    version: str = Field(pattern=VERSION_PATTERN)
     description: str = ""
-    persona: Persona
+    persona: PersonaSpec
     memory_policy: MemoryPolicy = MemoryPolicy()
     response_constraints: ResponseConstraints = ResponseConstraints()
     inference: InferenceSpec = InferenceSpec()
@@ -114,19 +158,33 @@ class Role(_Strict):
         # YAML reads `version: 1.2` as a float; accept it as the text the author wrote.
         return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
+    @property
+    def reference(self) -> str:
+        """The text that pins this exact version in a request: `name@version`."""
+        return f"{self.name}{VERSION_SEPARATOR}{self.version}"
 
-def _describe(error: ValidationError, path: Path) -> str:
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(document)"
-    got = first.get("input")
-    shown = repr(got) if not isinstance(got, dict) else "a mapping"
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    if first["type"] == "missing":
-        return f"{path}: field `{field}` is required{more}"
-    return f"{path}: field `{field}`: {message}; got {shown}{more}"
+    def system_prompt(self) -> str:
+        """What a model is told to be: a plain-text persona verbatim, a structured one spelled out."""
+        return self.persona if isinstance(self.persona, str) else self.persona.system_prompt()
+
+    @property
+    def display_name(self) -> str:
+        if isinstance(self.persona, Persona):
+            return self.persona.display_name
+        return self.name.replace("_", " ").replace("-", " ").title()
+
+    @property
+    def greeting(self) -> str:
+        """The words that open a session: the persona's own greeting, or a neutral one."""
+        own = self.persona.greeting if isinstance(self.persona, Persona) else None
+        return own or NEUTRAL_GREETING
+
+
+def _without_form_tags(loc: Location) -> Location:
+    """`persona.structured.traits` → `persona.traits`: the form is pydantic's bookkeeping, not a field."""
+    if len(loc) > 1 and loc[0] == "persona" and loc[1] in _PERSONA_FORMS:
+        return (loc[0], *loc[2:])
+    return loc
 
 
 def load_role_file(path: Path, *, root: Path | None = None) -> Role:
@@ -154,15 +212,19 @@ def load_role_file(path: Path, *, root: Path | None = None) -> Role:
     try:
         return Role.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from exc
+        raise ConfigError(describe_validation_error(str(path), exc, location=_without_form_tags)) from exc
 
 
 def _role_files(folder: Path) -> Iterable[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in ROLE_SUFFIXES and not p.name.startswith("."))
 
 
-def load_roles(path: Path) -> dict[str, Role]:
-    """Load a role file or every role file in a folder; names must be unique. Ordered by file name."""
+def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> RoleRegistry:
+    """Load a role file or every role file in a folder, in file-name order.
+
+    One name may be loaded in several versions (one file each); a name and version
+    must be unique. `defaults` picks a role's default version (else the highest).
+    """
     if path.is_dir():
         files = list(_role_files(path))
         root: Path | None = path
@@ -172,12 +234,18 @@ def load_roles(path: Path) -> dict[str, Role]:
         files, root = [path], None
     else:
         raise ConfigError(f"{path}: no such role file or folder")
-    roles: dict[str, Role] = {}
-    origin: dict[str, Path] = {}
+    roles: list[Role] = []
+    origin: dict[tuple[str, tuple[int, ...]], Path] = {}
     for file in files:
         role = load_role_file(file, root=root)
-        if role.name in roles:
-            raise ConfigError(f"{file}: role name `{role.name}` is already defined in {origin[role.name]}")
-        roles[role.name] = role
-        origin[role.name] = file
-    return roles
+        key = (role.name, version_key(role.version))
+        if key in origin:
+            raise ConfigError(
+                f"{file}: role `{role.name}` version {role.version} is already defined in {origin[key]}"
+            )
+        roles.append(role)
+        origin[key] = file
+    try:
+        return RoleRegistry(roles, defaults=defaults)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

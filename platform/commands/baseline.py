@@ -9,14 +9,15 @@ import typer
 
 
 def _kinds_table(title: str, kinds: dict[str, Any]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in ("kind", "requests", "allocs/request", "bytes/request", "peak MiB", "retained/session",
                    "spread allocs %"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for kind, fig in kinds.items():
-        table.add_row(kind, str(fig.requests), f"{fig.allocations_per_request:,.1f}",
+        table.add_row(escape(kind), str(fig.requests), f"{fig.allocations_per_request:,.1f}",
                       f"{fig.bytes_per_request:,.0f}", f"{fig.peak_bytes / 2**20:.2f}",
                       f"{fig.retained_bytes_per_session:,.0f} B", f"{fig.allocations_spread_pct:.3f}")
     return table
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
         env = baseline.environment
         title = f"{env.traffic} ({env.traffic_subset}), Python {env.python}"
         console.print(_kinds_table(title, baseline.kinds))
-        console.print(f"written: {out}")
+        console.print(f"written: {out}", markup=False)
 
     @baseline_app.command("compare")
     def compare(
@@ -110,6 +111,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from rolescope.errors import GateFailed
@@ -117,13 +119,14 @@ def register(app: typer.Typer) -> None:
         from rolescope.memory.model import load_baseline
 
         result = compare_memory(load_baseline(baseline), load_baseline(candidate), tolerances_from_spec(slo))
-        table = Table(title=f"{candidate} against {baseline}")
+        table = Table(title=escape(f"{candidate} against {baseline}"))
         for column in ("kind", "figure", "baseline", "candidate", "change", "allowed", ""):
             table.add_column(column, justify="left" if column in ("kind", "figure") else "right")
         for check in result.checks:
             verdict = "[green]ok[/]" if check.passed else "[bold red]FAIL[/]"
-            table.add_row(check.kind, check.figure, f"{check.baseline:,.1f}", f"{check.candidate:,.1f}",
-                          f"{100 * check.change:+.2f} %", f"+{100 * check.tolerance:.0f} %", verdict)
+            table.add_row(escape(check.kind), escape(check.figure), f"{check.baseline:,.1f}",
+                          f"{check.candidate:,.1f}", f"{100 * check.change:+.2f} %",
+                          f"+{100 * check.tolerance:.0f} %", verdict)
         console = Console()
         console.print(table)
         if result.grown_sites:
@@ -131,12 +134,12 @@ def register(app: typer.Typer) -> None:
             for column in ("site", "baseline", "candidate", "change"):
                 sites.add_column(column, justify="left" if column == "site" else "right")
             for site in result.grown_sites[:8]:
-                sites.add_row(site.site, f"{site.baseline_allocations_per_request:,.1f}",
+                sites.add_row(escape(site.site), f"{site.baseline_allocations_per_request:,.1f}",
                               f"{site.candidate_allocations_per_request:,.1f}",
                               f"{site.allocations_delta:+,.1f}")
             console.print(sites)
         for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
+            console.print(f"[yellow]note:[/] {escape(note)}")
         if json_out is not None:
             json_out.write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
         if not result.passed:

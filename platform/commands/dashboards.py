@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
           rolescope dashboards build --spec my-slos.yaml --out grafana/
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from rolescope.alerts.spec import load_slo_spec
         from rolescope.dashboards.build import default_output_dir, write_dashboards
@@ -50,7 +51,7 @@ def register(app: typer.Typer) -> None:
         written = write_dashboards(out if out is not None else default_output_dir(), load_slo_spec(spec))
         console = Console()
         for path in written:
-            console.print(f"wrote [bold]{path}[/]")
+            console.print(f"wrote [bold]{escape(str(path))}[/]")
 
     @dash_app.command("provision")
     def provision(
@@ -90,6 +91,7 @@ def register(app: typer.Typer) -> None:
           rolescope dashboards provision --url http://grafana:3000 --user admin --password admin --folder SRE
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from rolescope.dashboards.build import default_output_dir, load_dashboards
         from rolescope.dashboards.provision import credential_from
@@ -106,7 +108,8 @@ def register(app: typer.Typer) -> None:
         console = Console()
         for item in done:
             console.print(
-                f"provisioned [bold]{item.title}[/] (uid {item.uid}, version {item.version}) {item.url}"
+                f"provisioned [bold]{escape(item.title)}[/] "
+                + escape(f"(uid {item.uid}, version {item.version}) {item.url}")
             )
 
     @dash_app.command("preview")
@@ -136,6 +139,7 @@ def register(app: typer.Typer) -> None:
           rolescope dashboards preview --prometheus http://127.0.0.1:9090 --out p --minutes 10
         """
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import Progress
 
         from rolescope.dashboards.build import default_output_dir, iter_panels, load_dashboards
@@ -156,11 +160,12 @@ def register(app: typer.Typer) -> None:
         console = Console()
         empty = [r for r in rendered if r.series == 0]
         console.print(
-            f"wrote {len(rendered)} panels to [bold]{out}[/] ({len(empty)} without data); "
-            f"open {out / 'index.html'}"
+            f"wrote {len(rendered)} panels to [bold]{escape(str(out))}[/] ({len(empty)} without data); "
+            + escape(f"open {out / 'index.html'}")
         )
         for item in rendered:
             if item.error:
-                console.print(f"[yellow]{item.dashboard_uid} / {item.panel_title}:[/] {item.error}")
+                where = escape(f"{item.dashboard_uid} / {item.panel_title}:")
+                console.print(f"[yellow]{where}[/] {escape(item.error)}")
 
     app.add_typer(dash_app)

@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
           rolescope gate runs/candidate --slo alerts/slo.yaml --baseline loadtests/baselines/bundled.json
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from rolescope.errors import GateFailed
         from rolescope.gate.collect import collect
@@ -70,6 +71,6 @@ def register(app: typer.Typer) -> None:
         target = out or candidate[0]
         files = write_all(verdict, policy, collected, target)
         print_verdict(console, verdict)
-        console.print(f"report: [link=file://{files['report'].resolve()}]{files['report']}[/link]")
+        console.print(f"report: [link=file://{files['report'].resolve()}]{escape(str(files['report']))}[/link]")
         if not verdict.passed:
             raise GateFailed(headline(verdict))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -24,7 +25,7 @@ def run_with_progress(options: LoadOptions) -> Path:
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(options.host, total=options.duration_s, requests=0)
+        task = bar.add_task(escape(options.host), total=options.duration_s, requests=0)
 
         def update(elapsed: float, requests: int) -> None:
             bar.update(task, completed=min(elapsed, options.duration_s), requests=requests)
@@ -51,7 +52,7 @@ def goodput_rule(thresholds: dict[str, float]) -> str:
 
 def print_slis(run_dir: Path) -> None:
     slis = json.loads((run_dir / SLIS_FILE).read_text())
-    table = Table(title=f"client-side SLIs — {run_dir}", title_justify="left")
+    table = Table(title=escape(f"client-side SLIs — {run_dir}"), title_justify="left")
     table.add_column("ms")
     for column in ("p50", "p90", "p95", "p99", "max", "count"):
         table.add_column(column, justify="right")

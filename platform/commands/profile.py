@@ -27,13 +27,14 @@ class _RecordOrCompare(TyperGroup):
 
 def _print_functions(rows: list[Any], limit: int) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="functions by self share of samples")
     for column in ("function", "self %", "total %", "self samples"):
         table.add_column(column, justify="left" if column == "function" else "right")
     for row in rows[:limit]:
-        table.add_row(row.function, f"{100 * row.self_share:.1f}", f"{100 * row.total_share:.1f}",
+        table.add_row(escape(row.function), f"{100 * row.self_share:.1f}", f"{100 * row.total_share:.1f}",
                       str(row.self_samples))
     Console().print(table)
 
@@ -151,9 +152,9 @@ def register(app: typer.Typer) -> None:
         _print_layers(layer_table(recorded))
         _print_functions(function_table(recorded), top)
         console = Console()
-        console.print(f"{run.samples} samples of {run.target}; written to {out}/:")
+        console.print(f"{run.samples} samples of {run.target}; written to {out}/:", markup=False)
         for label, name in run.files.items():
-            console.print(f"  {label:<11} {out / name}")
+            console.print(f"  {label:<11} {out / name}", markup=False)
 
     @profile_app.command("compare")
     def compare(
@@ -192,6 +193,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from rolescope.errors import ConfigError, GateFailed
@@ -225,13 +227,13 @@ def register(app: typer.Typer) -> None:
             q = "—" if change.q_value is None else f"{change.q_value:.3g}"
             colour = "red" if change.direction == "grew" else "blue"
             mark = f"[{colour}]{change.direction}[/]"
-            table.add_row(change.function, f"{100 * was:.1f}", f"{100 * now:.1f}",
+            table.add_row(escape(change.function), f"{100 * was:.1f}", f"{100 * now:.1f}",
                           f"{100 * change.delta:+.1f}", q, mark if change.significant else "")
         console = Console()
         console.print(table)
         if diff.note:
-            console.print(f"[yellow]note:[/] {diff.note}")
-        console.print(f"written: {out / PROFILE_DIFF_FILE}, {out / DIFF_FLAMEGRAPH_FILE}")
+            console.print(f"[yellow]note:[/] {escape(diff.note)}")
+        console.print(f"written: {out / PROFILE_DIFF_FILE}, {out / DIFF_FLAMEGRAPH_FILE}", markup=False)
         if fail_on_growth and diff.grew:
             first = diff.grew[0]
             layer = f"the {diff.grown_layers[0].layer} layer grew; " if diff.grown_layers else ""

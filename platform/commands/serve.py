@@ -100,6 +100,7 @@ def register(app: typer.Typer) -> None:
 
         from rolescope.serving.server import run_server
         from rolescope.settings import FaultSettings, Settings
+        from rolescope.validation_messages import describe_validation_error
 
         given = {
             "roles_path": config,
@@ -123,9 +124,7 @@ def register(app: typer.Typer) -> None:
                 overrides["faults"] = FaultSettings(**parse_faults(fault))  # type: ignore[arg-type]
             settings = Settings(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{field}: {first['msg']}; got {first.get('input')!r}") from exc
+            raise ConfigError(describe_validation_error("serve options", exc)) from exc
         if settings.workers > 1 and settings.measure_memory_dir is not None:
             raise ConfigError(
                 f"--measure-memory measures one process: pass --workers 1, not {settings.workers}"

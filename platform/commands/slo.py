@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
           rolescope slo generate --spec my-slos.yaml --out /etc/prometheus/rules
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from rolescope.alerts.render import DEFAULT_SOURCE, default_output_dir, write_rule_files
         from rolescope.alerts.spec import load_slo_spec
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         written = write_rule_files(loaded, target, DEFAULT_SOURCE if spec is None else spec.name)
         console = Console()
         for path in written:
-            console.print(f"wrote [bold]{path}[/]")
+            console.print(f"wrote [bold]{escape(str(path))}[/]")
 
     @slo_app.command("validate")
     def validate(
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(summary_table(loaded))
         if promtool:
-            console.print(promtool_check(loaded))
+            console.print(promtool_check(loaded), markup=False)
         if check_generated:
             check_generated_files(loaded)
             console.print("alerts/generated/*.yaml are up to date")

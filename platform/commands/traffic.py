@@ -64,7 +64,7 @@ def redact(
             out.write(dump_record(clean) + "\n")
             count += 1
     console = Console()
-    console.print(f"redacted {count} records → {target}")
+    console.print(f"redacted {count} records → {target}", markup=False)
     if ephemeral:
         console.print("[yellow]note:[/] no key given; pseudonyms used a random key and cannot be linked.")
 
@@ -84,6 +84,7 @@ def inspect(
       rolescope traffic inspect captured.jsonl
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from rolescope.loadtests.inspect_traffic import summarize
@@ -92,12 +93,13 @@ def inspect(
     source = path or default_traffic_path()
     summary = summarize(read_traffic(source))
     console = Console()
-    console.print(f"[bold]{source}[/]")
+    console.print(f"[bold]{escape(str(source))}[/]")
     console.print(
         f"{summary.requests} requests in {summary.sessions} sessions over {summary.span_s:.0f} s "
         f"({summary.rate_rps:.2f} req/s); {summary.stream_share:.0%} streamed"
     )
-    console.print("roles: " + ", ".join(f"{name} {count}" for name, count in summary.roles.items()))
+    roles = ", ".join(f"{name} {count}" for name, count in summary.roles.items())
+    console.print(f"roles: {roles}", markup=False)
     console.print("original statuses: " + ", ".join(f"{code} {n}" for code, n in summary.statuses.items()))
     table = Table(title="distributions")
     for column in ("", "p50", "p90", "p99", "max"):

@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
           rolescope tune --quick --sweep workers=1,2 --sweep memory_window=5,20
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.console import print_verdict
@@ -151,7 +152,8 @@ def register(app: typer.Typer) -> None:
             outcome = run_tune(options, _Progress(console, spinner))
         print_verdict(console, outcome.verdict)
         report = outcome.files["report"].resolve()
-        console.print(f"run directory: {outcome.out}\nreport: [link=file://{report}]{report}[/link]")
+        console.print(f"run directory: {outcome.out}", markup=False)
+        console.print(f"report: [link=file://{report}]{escape(str(report))}[/link]")
         if not outcome.verdict.passed:
             raise GateFailed(headline(outcome.verdict))
 
@@ -180,8 +182,10 @@ class _Progress:
         self._phase = ""
 
     def __call__(self, message: str) -> None:
+        from rich.markup import escape
+
         phase = message.split(": ", 1)[0]
         if phase != self._phase:
-            self._console.print(f"[dim]•[/] {phase}", highlight=False)
+            self._console.print(f"[dim]•[/] {escape(phase)}", highlight=False)
             self._phase = phase
-        self._spinner.update(message)
+        self._spinner.update(escape(message))

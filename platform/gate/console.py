@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rolescope.gate.judge import headline
@@ -27,7 +28,7 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
     for check in sorted(verdict.checks, key=lambda c: c.passed):
         figure, limit = _figure(check)
         mark = "[green]✔[/]" if check.passed else "[bold red]✘[/]"
-        table.add_row(mark, check.name, figure, limit, check.message)
+        table.add_row(mark, escape(check.name), figure, limit, escape(check.message))
     console.print(table)
     for layer in verdict.layer_shifts:
         if layer.significant and layer.direction == "grew":
@@ -38,11 +39,11 @@ def print_verdict(console: Console, verdict: Verdict) -> None:
             )
     for suspect in verdict.suspects:
         console.print(
-            f"  look at [bold]{suspect.function}[/]: share of CPU samples "
+            f"  look at [bold]{escape(suspect.function)}[/]: share of CPU samples "
             f"{100 * suspect.reference_share:.1f} % → {100 * suspect.candidate_share:.1f} %",
             highlight=False,
         )
     for note in verdict.notes:
-        console.print(f"  [dim]note: {note}[/]", highlight=False)
+        console.print(f"  [dim]note: {escape(note)}[/]", highlight=False)
     style = "bold green" if verdict.passed else "bold red"
-    console.print(f"[{style}]{headline(verdict)}[/]", highlight=False)
+    console.print(f"[{style}]{escape(headline(verdict))}[/]", highlight=False)

@@ -34,6 +34,7 @@ class InferenceInput:
     """What a backend gets: the conversation so far plus the role facts a simulator needs.
 
     `history` holds earlier turns (oldest first); `message` is the new user message.
+    `persona` is the structured persona, or the plain-text one (then it equals `system_prompt`).
     """
 
     role_name: str
@@ -41,7 +42,7 @@ class InferenceInput:
     system_prompt: str
     history: tuple[ChatMessage, ...]
     message: str
-    persona: Persona
+    persona: Persona | str
     constraints: ResponseConstraints
     timing: SimulatorTiming = field(default_factory=SimulatorTiming)
     temperature: float = 0.7

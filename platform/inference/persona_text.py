@@ -4,13 +4,17 @@ Pure functions over a seeded `random.Random`: the simulator picks the seed, this
 module picks the words. Every answer refers to what the user asked (and, when
 there is history, to what they said before), speaks with the persona's openers,
 traits, interests and catchphrases, and is then held to the role's
-response_constraints (sentence count, banned words, length, tokens).
+response_constraints (sentence count, banned words, length, tokens). A persona
+written as plain text (a system prompt) speaks with a voice read from that text:
+its content words are what it talks about, its descriptive words how it is, and
+the lines it quotes are its catchphrases.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from functools import lru_cache
 
 from rolescope.inference.base import ChatMessage
 from rolescope.inference.tokens import tokenize
@@ -45,6 +49,13 @@ _MEMORY_TEMPLATES: tuple[str, ...] = (
 )
 _DEFAULT_OPENERS = ("Well.", "Let me see.", "Hmm.")
 _DEFAULT_CLOSERS = ("What else would you ask?", "There you have it.")
+_DEFAULT_TRAITS = ("thoughtful",)
+# Endings of words that describe a character ("patient", "curious", "gentle", "playful").
+_DESCRIPTIVE = re.compile(r"[a-z]{2,}(?:ful|ous|ive|ient|ish|less|ical|some)")
+_QUOTED = re.compile(r"[\"“]([^\"”\n]{4,80})[\"”]")
+_PROMPT_WORDS = frozenset(
+    {"character", "persona", "always", "never", "answer", "answers", "reply", "user", "question", "questions"}
+)
 
 
 def salient_words(text: str, limit: int = 2) -> list[str]:
@@ -72,6 +83,31 @@ def _earlier_topic(history: tuple[ChatMessage, ...], current: list[str]) -> str 
     return None
 
 
+@lru_cache(maxsize=64)
+def voice_of_prompt(prompt: str) -> Persona:
+    """A structured voice read from a plain-text persona; cached, as a role's prompt never changes."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'-]{3,}", prompt)]
+    descriptive = [w for w in dict.fromkeys(words) if _DESCRIPTIVE.fullmatch(w) and w not in _STOPWORDS]
+    about = [w for w in salient_words(prompt, limit=8) if w not in _PROMPT_WORDS and w not in descriptive]
+    quoted = tuple(dict.fromkeys(q.strip() for q in _QUOTED.findall(prompt)))
+    # A quoted line that does not end a sentence ("Once, long ago") is how the persona starts one.
+    openers = tuple(f"{q}," for q in quoted if not q.endswith((".", "!", "?", ",")))
+    closers = tuple(q for q in quoted if q.endswith((".", "!", "?")))
+    return Persona(
+        display_name="narrator",
+        background=prompt[:4000],
+        traits=tuple(descriptive[:6]) or _DEFAULT_TRAITS,
+        speaking_style="as the prompt describes",
+        interests=tuple(about[:6]),
+        openers=openers[:8],
+        closers=closers[:8],
+    )
+
+
+def voice(persona: Persona | str) -> Persona:
+    return persona if isinstance(persona, Persona) else voice_of_prompt(persona)
+
+
 def _fill(template: str, rng: random.Random, persona: Persona, topic: str, earlier: str | None) -> str:
     interests = persona.interests or persona.traits
     return template.format(
@@ -84,13 +120,14 @@ def _fill(template: str, rng: random.Random, persona: Persona, topic: str, earli
 
 
 def compose_reply(
-    persona: Persona,
+    persona: Persona | str,
     constraints: ResponseConstraints,
     history: tuple[ChatMessage, ...],
     message: str,
     rng: random.Random,
 ) -> str:
     """The in-character answer to `message`, already held to `constraints`."""
+    persona = voice(persona)
     banned = set(constraints.banned_words)
     words = [w for w in salient_words(message) if w not in banned]
     topic = _topic(words)

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolescope.errors import ConfigError
+from rolescope.validation_messages import describe_validation_error
 
 SCHEMA = "rolescope.memory-baseline/v1"
 Kind = Literal["chat", "stream", "all"]
@@ -118,6 +119,4 @@ def load_baseline(path: Path) -> Baseline:
     try:
         return Baseline.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: field `{where}` is invalid: {first['msg']}") from exc
+        raise ConfigError(describe_validation_error(str(path), exc)) from exc

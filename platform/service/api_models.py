@@ -21,7 +21,10 @@ class ChatRequest(BaseModel):
         pattern=SESSION_ID_PATTERN,
         description="continue a session; a new one is created when absent",
     )
-    role: str | None = Field(default=None, description="role name; the first loaded role when absent")
+    role: str | None = Field(
+        default=None,
+        description="role name, or `name@version` to pin a version; the first loaded role when absent",
+    )
     stream: bool = Field(default=False, description="answer with server-sent events")
 
 
@@ -49,14 +52,24 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class RoleVersionInfo(BaseModel):
+    version: str
+    model: str
+    backend: str
+    default: bool = Field(description="answers requests that name the role without a version")
+
+
 class RoleInfo(BaseModel):
     name: str
-    version: str
+    version: str = Field(description="the default version")
     display_name: str
     description: str
     model: str
     backend: str
     greeting: str | None
+    versions: list[RoleVersionInfo] = Field(
+        description="every loaded version, lowest first; pin one with `name@version`"
+    )
 
 
 class RolesResponse(BaseModel):

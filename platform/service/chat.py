@@ -29,6 +29,7 @@ from rolescope.inference.base import (
     InferenceTimeoutError,
     Usage,
 )
+from rolescope.role_registry import RoleRegistry, UnknownRoleReference, as_registry
 from rolescope.roles import Role
 from rolescope.service.errors import (
     InferenceFailed,
@@ -139,7 +140,7 @@ class PreparedChat:
 class ChatService:
     def __init__(
         self,
-        roles: Mapping[str, Role],
+        roles: Mapping[str, Role] | RoleRegistry,
         backends: Mapping[str, InferenceBackend],
         store: SessionStore,
         *,
@@ -149,7 +150,8 @@ class ChatService:
     ) -> None:
         if not roles:
             raise ValueError("ChatService needs at least one role")
-        self.roles = dict(roles)
+        # As a mapping: name → default version; `role()` also resolves `name@version`.
+        self.roles = as_registry(roles)
         self.default_role = next(iter(self.roles))
         self._backends = backends
         self.observer: ChatObserver = observer or NullObserver()
@@ -158,15 +160,17 @@ class ChatService:
         self.limits = limits or Limits(max_message_chars=max_message_chars)
         self.idempotency = ChatIdempotency(lambda owner, key: self.store.find_idempotent(owner, key, None))
 
-    def role(self, name: str | None) -> Role:
-        role = self.roles.get(name or self.default_role)
-        if role is None:
-            known = ", ".join(sorted(self.roles))
-            raise UnknownRole(f"unknown role {name!r}; this service serves: {known}")
-        return role
+    def role(self, reference: str | None) -> Role:
+        """The role a request names: `name` (its default version), `name@version`, or the default role."""
+        try:
+            return self.roles.resolve(reference or self.default_role)
+        except UnknownRoleReference as exc:
+            raise UnknownRole(exc.message) from None
 
     def backend(self, role: Role) -> InferenceBackend:
-        return self._backends[role.name]
+        # Keyed per version (`name@version`) when versions differ in backend, else by role name.
+        backend = self._backends.get(role.reference)
+        return backend if backend is not None else self._backends[role.name]
 
     def _check_message(self, message: str) -> None:
         if not message.strip():
@@ -185,7 +189,7 @@ class ChatService:
         return InferenceInput(
             role_name=role.name,
             role_version=role.version,
-            system_prompt=role.persona.system_prompt(),
+            system_prompt=role.system_prompt(),
             history=history,
             message=message,
             persona=role.persona,

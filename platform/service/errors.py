@@ -40,6 +40,10 @@ class SessionConflict(ServiceError):
     status, code = 409, "session_role_mismatch"
 
 
+class SessionAlreadyOpen(ServiceError):
+    status, code = 409, "session_already_open"
+
+
 class Overloaded(ServiceError):
     status, code = 503, "overloaded"
 

@@ -14,13 +14,15 @@ from rolescope.service.api_models import (
     ErrorResponse,
     RoleInfo,
     RolesResponse,
+    RoleVersionInfo,
     SessionResponse,
     StatusResponse,
     TurnBody,
 )
 from rolescope.service.chat import ChatCommand, ChatService, iso_utc
 from rolescope.service.context import context_of
-from rolescope.service.sse import chat_events, event_stream_response, wants_event_stream
+from rolescope.service.greeting import greet, open_session
+from rolescope.service.sse import as_server_sent, chat_events, event_stream_response, wants_event_stream
 
 router = APIRouter()
 
@@ -56,7 +58,10 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("the body is not valid JSON"),
     401: _error("an API key is required and was missing or wrong"),
     404: _error("unknown role"),
-    409: _error("the session belongs to another role, or the Idempotency-Key's first request is running"),
+    409: _error(
+        "the session belongs to another role, is already open (GET without a message), "
+        "or the Idempotency-Key's first request is running"
+    ),
     413: _error("request body too large"),
     422: _error("invalid request"),
     500: _error("the backend failed to answer"),
@@ -107,11 +112,19 @@ async def post_chat(
 @router.get("/v1/chat", response_model=ChatResponse, responses=CHAT_RESPONSES, tags=["chat"])
 async def get_chat(
     request: Request,
-    message: Annotated[str, Query(min_length=1)],
+    message: Annotated[str | None, Query(min_length=1, description="without one, opens a session")] = None,
     role: str | None = None,
     session_id: Annotated[str | None, Query(pattern=SESSION_ID_PATTERN)] = None,
 ) -> Response:
-    """Streaming chat for `curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Hello'`."""
+    """Streaming chat for `curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Hello'`.
+
+    Without a message it opens a session: the role's greeting streams, and the `done` event
+    carries the new `session_id`.
+    """
+    if message is None:
+        context = context_of(request)
+        opened = await open_session(context.chat_service, role, session_id, owner_of(request))
+        return event_stream_response(as_server_sent(greet(context.chat_service, opened)), context.drain)
     command = ChatCommand(
         message=message,
         role=role,
@@ -125,17 +138,27 @@ async def get_chat(
 
 @router.get("/v1/roles", response_model=RolesResponse, tags=["roles"])
 async def list_roles(request: Request) -> RolesResponse:
-    roles = chat_service(request).roles.values()
+    registry = chat_service(request).roles
+    roles = registry.values()
     return RolesResponse(
         roles=[
             RoleInfo(
                 name=r.name,
                 version=r.version,
-                display_name=r.persona.display_name,
+                display_name=r.display_name,
                 description=r.description,
                 model=r.inference.model,
                 backend=r.inference.backend,
-                greeting=r.persona.greeting,
+                greeting=r.greeting,
+                versions=[
+                    RoleVersionInfo(
+                        version=v.version,
+                        model=v.inference.model,
+                        backend=v.inference.backend,
+                        default=registry.is_default(v),
+                    )
+                    for v in registry.versions(r.name)
+                ],
             )
             for r in roles
         ]

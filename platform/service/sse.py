@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 
-from rolescope.service.chat import ChatService, DoneEvent, ErrorEvent, PreparedChat, TokenEvent
+from rolescope.service.chat import ChatService, DoneEvent, ErrorEvent, PreparedChat, StreamEvent, TokenEvent
 from rolescope.service.errors import error_body
 from rolescope.service.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE, DrainSignal, drain_aware
 
@@ -22,7 +22,12 @@ def wants_event_stream(request: Request) -> bool:
 
 
 async def chat_events(service: ChatService, prepared: PreparedChat) -> AsyncIterator[ServerSentEvent]:
-    async for event in service.stream(prepared):
+    async for event in as_server_sent(service.stream(prepared)):
+        yield event
+
+
+async def as_server_sent(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
         if isinstance(event, TokenEvent):
             yield ServerSentEvent(json.dumps({"text": event.text, "index": event.index}), event="token")
         elif isinstance(event, DoneEvent):

@@ -49,7 +49,7 @@ def settings_as_env(settings: Settings) -> dict[str, str]:
 
 def _banner_before_listen(settings: Settings, say: Say) -> None:
     roles = load_roles(settings.roles_path)
-    for role in roles.values():
+    for role in roles.all_versions():
         say(f"✅ Loaded role: {role.name} (v{role.version})")
     store = build_store(settings, next(iter(roles)))
     say(f"✅ Memory backend: {store.backend_name} ({store.location})")

@@ -17,6 +17,7 @@ from rolescope.exporters.telemetry import Telemetry, start_telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
+from rolescope.role_registry import as_registry
 from rolescope.roles import Role, load_roles
 from rolescope.service.auth import ApiKeys
 from rolescope.service.chat import ChatService
@@ -29,18 +30,21 @@ from rolescope.storage.base import SessionStore
 
 
 def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
-    """One backend per role; simulator roles share one simulator (one fault stream per process)."""
+    """One backend per role version (`name@version`); simulator roles share one simulator (one fault
+    stream per process)."""
     from rolescope.inference.openai_http import OpenAIHttpBackend
     from rolescope.inference.simulator import SimulatorBackend
 
     simulator = SimulatorBackend(faults)
     backends: dict[str, InferenceBackend] = {}
-    for name, role in roles.items():
+    for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
             assert role.inference.base_url is not None  # guaranteed by the role model
-            backends[name] = OpenAIHttpBackend.from_env(role.inference.base_url, role.inference.api_key_env)
+            backends[role.reference] = OpenAIHttpBackend.from_env(
+                role.inference.base_url, role.inference.api_key_env
+            )
         else:
-            backends[name] = simulator
+            backends[role.reference] = simulator
     return backends
 
 
@@ -111,7 +115,8 @@ def build_components(
 ) -> ServiceComponents:
     """Every part of one app. `observer` joins capture and metrics; `roles` and `store` replace the
     configured ones."""
-    roles = dict(roles) if roles is not None else load_roles(settings.roles_path)
+    # A plain dict would keep only each role's default version.
+    roles = as_registry(roles) if roles is not None else load_roles(settings.roles_path)
     api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
     check_ports(settings)
     store = store or build_store(settings, next(iter(roles)))

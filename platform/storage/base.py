@@ -61,12 +61,24 @@ class IdempotencyRecord:
 
 @dataclass(frozen=True, slots=True)
 class ExchangeRecord:
+    """The turns one request adds. A session opened without a message starts with the role's
+    greeting alone: an assistant turn and no user turn."""
+
     session_id: str
     role_name: str
     owner: str | None
-    user_turn: Turn
+    user_turn: Turn | None
     assistant_turn: Turn
     idempotency: IdempotencyRecord | None = None
+
+    @property
+    def turns(self) -> tuple[Turn, ...]:
+        return (self.assistant_turn,) if self.user_turn is None else (self.user_turn, self.assistant_turn)
+
+    @property
+    def started_at(self) -> float:
+        """When the exchange began: the user's message, or the greeting when there is none."""
+        return self.turns[0].timestamp
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ DEFAULT_KEY_PREFIX: Final = "rolescope"
 DEFAULT_IDEMPOTENCY_TTL_S: Final = 24 * 3600.0
 
 # KEYS: 1 session hash, 2 turns list, 3 idempotency record (may be unused)
-# ARGV: 1 role, 2 owner ("" for none), 3 updated_at, 4 user turn JSON,
+# ARGV: 1 role, 2 owner ("" for none), 3 updated_at, 4 user turn JSON ("" for none: a greeting),
 #       5 assistant turn JSON, 6 max turns, 7 ttl ms (0 = never expires),
 #       8 idempotency JSON ("" for none), 9 idempotency ttl ms, 10 created_at
 _SAVE_EXCHANGE_LUA: Final = """
@@ -60,7 +60,11 @@ redis.call('HSETNX', KEYS[1], 'created_at', ARGV[10])
 redis.call('HSETNX', KEYS[1], 'role', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'owner', ARGV[2])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-redis.call('RPUSH', KEYS[2], ARGV[4], ARGV[5])
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[4], ARGV[5])
+else
+  redis.call('RPUSH', KEYS[2], ARGV[5])
+end
 local keep = tonumber(ARGV[6])
 if keep > 0 then
   redis.call('LTRIM', KEYS[2], -keep, -1)
@@ -254,13 +258,13 @@ class RedisSessionStore:
             exchange.role_name,
             _owner_field(exchange.owner),
             repr(exchange.assistant_turn.timestamp),
-            _turn_json(exchange.user_turn),
+            _turn_json(exchange.user_turn) if exchange.user_turn is not None else "",
             _turn_json(exchange.assistant_turn),
             max(0, policy.max_turns),
             ttl_ms,
             idem_json,
             self._idempotency_ttl_ms,
-            repr(exchange.user_turn.timestamp),
+            repr(exchange.started_at),
         ]
         try:
             written = await self._save_script(keys=keys, args=args)

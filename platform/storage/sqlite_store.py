@@ -176,7 +176,7 @@ class SqliteSessionStore:
                             exchange.session_id,
                             exchange.role_name,
                             exchange.owner,
-                            exchange.user_turn.timestamp,
+                            exchange.started_at,
                             now,
                         ),
                     )
@@ -190,7 +190,7 @@ class SqliteSessionStore:
                     "INSERT INTO turns (session_id, speaker, content, timestamp) VALUES (?, ?, ?, ?)",
                     [
                         (exchange.session_id, t.speaker, t.content, t.timestamp)
-                        for t in (exchange.user_turn, exchange.assistant_turn)
+                        for t in exchange.turns
                     ],
                 )
                 c.execute(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rolescope.gate.goodput import good_requests
@@ -83,8 +84,8 @@ def print_sweep(console: Console, result: SweepResult) -> None:
         chosen = trial is result.best
         table.add_row(
             "[bold green]★[/]" if chosen else "",
-            settings_label(trial.settings),
-            "[green]met[/]" if trial.passed else f"[red]{', '.join(trial.failed_checks)}[/]",
+            escape(settings_label(trial.settings)),
+            "[green]met[/]" if trial.passed else f"[red]{escape(', '.join(trial.failed_checks))}[/]",
             f"{trial.goodput_rps:.2f}",
             f"{trial.cpu_cores:.2f}",
             f"{trial.goodput_per_cpu:.1f}",
@@ -94,8 +95,8 @@ def print_sweep(console: Console, result: SweepResult) -> None:
     console.print(table)
     if result.best is not None:
         console.print(
-            f"[bold green]best: {settings_label(result.best.settings)}[/] — meets every SLO with the "
-            f"most goodput per CPU; details in {result.out / SWEEP_FILE}",
+            f"[bold green]best: {escape(settings_label(result.best.settings))}[/] — meets every SLO with "
+            f"the most goodput per CPU; details in {escape(str(result.out / SWEEP_FILE))}",
             highlight=False,
         )
     else:

@@ -223,7 +223,7 @@ def test_malformed_traffic_is_refused_before_locust_starts(tmp_path: Path) -> No
     bad.write_text(
         '{"arrival": 1, "session": "s", "turn": 0, "role": "x", "message": "m"}\n', encoding="utf-8"
     )
-    with pytest.raises(ConfigError, match="line 1: field 'original'"):
+    with pytest.raises(ConfigError, match="line 1: field `original`"):
         run_load(LoadOptions(host="http://127.0.0.1:9", out=tmp_path / "run", traffic=bad, duration_s=1))
 
 

@@ -46,10 +46,10 @@ def test_reads_records_and_skips_blank_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("broken", "expected"),
     [
-        ({**GOOD, "original": {**GOOD["original"], "status": "ok"}}, "line 2: field 'original.status'"),
-        ({k: v for k, v in GOOD.items() if k != "session"}, "line 2: field 'session'"),
-        ({**GOOD, "turn": -1}, "line 2: field 'turn'"),
-        ({**GOOD, "colour": "red"}, "line 2: field 'colour'"),
+        ({**GOOD, "original": {**GOOD["original"], "status": "ok"}}, "line 2: field `original.status`"),
+        ({k: v for k, v in GOOD.items() if k != "session"}, "line 2: field `session`"),
+        ({**GOOD, "turn": -1}, "line 2: field `turn`"),
+        ({**GOOD, "colour": "red"}, "line 2: field `colour`"),
     ],
 )
 def test_malformed_record_names_line_and_field(tmp_path: Path, broken: dict, expected: str) -> None:

@@ -46,7 +46,7 @@ def _inputs(message: str) -> InferenceInput:
     return InferenceInput(
         role.name,
         role.version,
-        role.persona.system_prompt(),
+        role.system_prompt(),
         (),
         message,
         role.persona,
@@ -128,3 +128,44 @@ def test_a_rolescope_role_served_by_another_rolescope(
     timed_out = httpx.post(f"{proxy.url}/v1/chat", json={"message": "Well?", "role": "impatient"}, timeout=30)
     assert timed_out.status_code == 504
     assert timed_out.json()["error"]["code"] == "inference_timeout"
+
+
+def test_a_plain_text_persona_reaches_the_model_server_verbatim_as_the_system_message(
+    tmp_path: Path, service_factory, asgi_server
+) -> None:  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    received: list[dict] = []
+
+    async def completions(request: Request) -> JSONResponse:
+        received.append(await request.json())
+        return JSONResponse(
+            {
+                "model": "teller",
+                "choices": [{"message": {"content": "Once, long ago, a fox."}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 6},
+            }
+        )
+
+    model_server = asgi_server(
+        Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    )
+    document = yaml.safe_load((bundled_roles_path() / "storyteller.yaml").read_text())
+    prompt = document["persona"].strip()
+    document["inference"] = {"backend": "openai", "base_url": model_server.url, "model": "teller"}
+    roles = tmp_path / "roles"
+    roles.mkdir()
+    (roles / "storyteller.yaml").write_text(yaml.safe_dump(document))
+    service = service_factory(roles_path=roles)
+
+    answer = httpx.post(f"{service.url}/v1/chat", json={"message": "A tale, please."}, timeout=30)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"] == "Once, long ago, a fox."
+    assert received[0]["messages"] == [
+        {"role": "system", "content": prompt},
+        {"role": "user", "content": "A tale, please."},
+    ]

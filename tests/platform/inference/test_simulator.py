@@ -9,6 +9,7 @@ import pytest
 
 from rolescope.inference import simulator as simulator_module
 from rolescope.inference.base import ChatMessage, InferenceError, InferenceInput, InferenceTimeoutError
+from rolescope.inference.persona_text import voice
 from rolescope.inference.simulator import SimulatorBackend, plan_answer
 from rolescope.inference.tokens import count_tokens, tokenize
 from rolescope.roles import Role, SimulatorTiming, load_roles
@@ -24,7 +25,7 @@ def _inputs(
     inputs = InferenceInput(
         role_name=role.name,
         role_version=role.version,
-        system_prompt=role.persona.system_prompt(),
+        system_prompt=role.system_prompt(),
         history=history,
         message=message,
         persona=role.persona,
@@ -73,11 +74,17 @@ def test_history_changes_the_answer_and_is_referred_to() -> None:
 @pytest.mark.parametrize("name", sorted(ROLES))
 def test_answers_speak_in_the_persona_voice_about_the_question(name: str) -> None:
     role = ROLES[name]
-    persona = role.persona
-    voice = [*persona.openers, *persona.closers, *persona.catchphrases, *persona.interests, *persona.traits]
+    persona = voice(role.persona)
+    voice_markers = [
+        *persona.openers,
+        *persona.closers,
+        *persona.catchphrases,
+        *persona.interests,
+        *persona.traits,
+    ]
     for message in ("What do you make of the muddy boots?", "Tell me about the harbour lighthouse."):
         text = plan_answer(_inputs(role, message)).text
-        assert any(marker.split()[0].strip(",.!") in text for marker in voice), text
+        assert any(marker.split()[0].strip(",.!") in text for marker in voice_markers), text
         assert re.search(r"muddy|boots|harbour|lighthouse", text), text
         assert "lorem" not in text.lower()
 
@@ -165,3 +172,33 @@ def test_cpu_and_allocation_faults_run_their_named_functions(monkeypatch: pytest
     assert calls["cpu"] == [50] * len(tokenize(result.text))
     assert calls["alloc"] == [1000]
     assert len(real_alloc(1000)) == 1000
+
+
+PLAIN_PROMPT = (
+    "You are Brother Anselm, a gentle and curious monk who keeps bees and copies old manuscripts. "
+    'You greet people with "Peace be with you" and end with "Go carefully, friend."'
+)
+
+
+def _plain_role() -> Role:
+    document = ROLES["sherlock"].model_dump() | {"name": "anselm", "persona": PLAIN_PROMPT}
+    return Role.model_validate(document)
+
+
+def test_a_plain_text_persona_speaks_with_words_from_its_prompt() -> None:
+    role = _plain_role()
+    assert role.system_prompt() == PLAIN_PROMPT
+    texts = [plan_answer(_inputs(role, f"What do you think of the {w}?")).text for w in ("storm", "harvest")]
+    for text in texts:
+        assert re.search(r"storm|harvest", text), text
+        assert "Peace be with you" in text or "Go carefully, friend." in text, text
+        assert re.search(r"gentle|curious|manuscripts|anselm|brother", text, re.IGNORECASE), text
+    assert plan_answer(_inputs(role, "What of the storm?")) == plan_answer(
+        _inputs(role, "What of the storm?")
+    )
+
+
+def test_a_plain_text_persona_without_descriptive_words_still_answers() -> None:
+    role = Role.model_validate(ROLES["grimble"].model_dump() | {"persona": "Reply briefly."})
+    text = plan_answer(_inputs(role, "Where is the mill?")).text
+    assert "mill" in text and len(text) <= role.response_constraints.max_length

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,13 @@ import pytest
 import yaml
 
 from rolescope.errors import ConfigError
-from rolescope.roles import MAX_ROLE_FILE_BYTES, load_role_file, load_roles
+from rolescope.roles import (
+    MAX_PERSONA_TEXT_CHARS,
+    MAX_ROLE_FILE_BYTES,
+    NEUTRAL_GREETING,
+    load_role_file,
+    load_roles,
+)
 from rolescope.settings import bundled_roles_path
 
 SHERLOCK = bundled_roles_path() / "sherlock.yaml"
@@ -31,7 +38,7 @@ def test_bundled_examples_hold_sherlock_and_two_more_distinct_roles() -> None:
     roles = load_roles(bundled_roles_path())
     assert roles["sherlock"].version == "1.2"
     assert len(roles) >= 3
-    assert len({r.persona.display_name for r in roles.values()}) == len(roles)
+    assert len({r.display_name for r in roles.values()}) == len(roles)
     assert len({r.inference.simulator.seed for r in roles.values()}) == len(roles)
 
 
@@ -149,3 +156,54 @@ def test_serve_refuses_to_start_on_a_bad_role_and_says_why(tmp_path: Path) -> No
     assert str(path) in result.stderr.replace("\n", "")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_file_with_several_problems_lists_all_of_them_at_once(tmp_path: Path) -> None:
+    document = _sherlock() | {"name": "Sherlock Holmes!", "colour": "blue"}
+    document["persona"]["traits"] = "observant"
+    document["inference"]["timeout_ms"] = -5
+    del document["persona"]["background"]
+    path = _write(tmp_path, "bad.yaml", document)
+    with pytest.raises(ConfigError) as caught:
+        load_roles(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 5 problems:")
+    for expected in (
+        "field `name`: expected to match pattern '^[a-z][a-z0-9_-]{0,62}$'; got 'Sherlock Holmes!'",
+        "field `colour` is not a known field",
+        "field `persona.traits`: expected a list; got 'observant'",
+        "field `persona.background` is required",
+        "field `inference.timeout_ms`: expected greater than or equal to 1; got -5",
+    ):
+        assert expected in message
+    assert "more)" not in message
+
+
+def test_a_persona_may_be_plain_text_and_is_used_verbatim_as_the_system_prompt(tmp_path: Path) -> None:
+    prompt = "You are a lighthouse keeper.\nYou speak of storms, ships and the sea."
+    role = load_role_file(_write(tmp_path, "keeper.yaml", _sherlock() | {"persona": prompt + "\n\n"}))
+    assert role.persona == prompt
+    assert role.system_prompt() == prompt
+    assert role.display_name == "Sherlock"
+    assert role.greeting == NEUTRAL_GREETING
+    bundled = load_roles(bundled_roles_path())
+    assert isinstance(bundled["storyteller"].persona, str)
+    assert bundled["sherlock"].greeting == bundled["sherlock"].persona.greeting  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [
+        ("   ", "field `persona`: expected at least 1 character"),
+        ("x" * (MAX_PERSONA_TEXT_CHARS + 1), f"field `persona`: expected at most {MAX_PERSONA_TEXT_CHARS}"),
+        (42, "field `persona`: expected a system prompt (text) or a mapping with display_name"),
+        (["a", "b"], "field `persona`: expected a system prompt (text) or a mapping"),
+    ],
+    ids=["blank", "too-long", "number", "list"],
+)
+def test_bad_plain_text_personas_are_refused_with_the_field(
+    tmp_path: Path, persona: object, expected: str
+) -> None:
+    path = _write(tmp_path, "bad.yaml", _sherlock() | {"persona": persona})
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_roles(path)

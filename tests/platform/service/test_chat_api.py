@@ -81,7 +81,7 @@ def read_events(response: httpx.Response) -> list[Event]:
 def test_the_banner_lists_roles_then_memory_then_the_port_in_order(api: ServiceProcess) -> None:
     log = api.log()
     lines = [line for line in log.splitlines() if line.startswith(("✅", "🚀"))]
-    assert lines[:5] == [
+    assert lines[:6] == [
         f"✅ Loaded role: {n} (v{v})"
         for n, v in [
             ("curie", "2.0"),
@@ -89,10 +89,11 @@ def test_the_banner_lists_roles_then_memory_then_the_port_in_order(api: ServiceP
             ("pacer", "1.0"),
             ("sherlock", "1.2"),
             ("slowpoke", "1.0"),
+            ("storyteller", "1.0"),
         ]
     ]
-    assert re.fullmatch(r"✅ Memory backend: SQLite \(.*chat\.db\)", lines[5])
-    assert lines[6] == f"🚀 HTTP server listening on :{api.port}"
+    assert re.fullmatch(r"✅ Memory backend: SQLite \(.*chat\.db\)", lines[6])
+    assert lines[7] == f"🚀 HTTP server listening on :{api.port}"
 
 
 def test_chat_round_trip_returns_every_field(api: ServiceProcess) -> None:
@@ -318,3 +319,161 @@ def test_openapi_documents_the_routes_and_their_errors(api: ServiceProcess) -> N
         "trace_id",
         "usage",
     }
+
+
+@pytest.fixture(scope="module")
+def versioned_api(
+    tmp_path_factory: pytest.TempPathFactory, fast_roles_path: Path
+) -> Iterator[ServiceProcess]:
+    """sherlock 1.2 (the bundled file) and 1.3 (a second file whose every answer opens "Indubitably,")."""
+    folder = tmp_path_factory.mktemp("versioned-roles")
+    shutil.copy(fast_roles_path / "sherlock.yaml", folder / "sherlock.yaml")
+    shutil.copy(fast_roles_path / "grimble.yaml", folder / "grimble.yaml")
+    newer = yaml.safe_load((fast_roles_path / "sherlock.yaml").read_text())
+    newer["version"] = "1.3"
+    newer["persona"]["openers"] = ["Indubitably,"]
+    newer["inference"]["model"] = "sherlock-sim-2"
+    (folder / "sherlock-next.yaml").write_text(yaml.safe_dump(newer))
+    work = tmp_path_factory.mktemp("versioned")
+    with launch_service(roles_path=folder, db_path=work / "chat.db", log_path=work / "serve.log") as process:
+        yield process
+
+
+def test_two_versions_of_a_role_serve_side_by_side_and_requests_may_pin_one(
+    versioned_api: ServiceProcess,
+) -> None:
+    url = versioned_api.url
+
+    def content(**request: object) -> str:
+        params = request.pop("params", None)
+        response = httpx.post(f"{url}/v1/chat", json=request, params=params, timeout=30)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        assert response.json()["role"] == "sherlock"  # the name, whichever version answered
+        return str(response.json()["content"])
+
+    assert content(message="Who took the pearl?", role="sherlock").startswith("Indubitably,")
+    assert content(message="Who took the pearl?", role="sherlock@1.3").startswith("Indubitably,")
+    assert not content(message="Who took the pearl?", role="sherlock@1.2").startswith("Indubitably,")
+    assert not content(message="Who took the pearl?", params={"role": "sherlock@1.2"}).startswith(
+        "Indubitably"
+    )
+
+    with httpx.stream(
+        "GET", f"{url}/v1/chat", params={"role": "sherlock@1.2", "message": "And the ruby?"}, timeout=30
+    ) as stream:
+        events = read_events(stream)
+    assert events[-1].name == "done"
+    assert not json.loads(events[-1].data)["content"].startswith("Indubitably")
+
+    log = versioned_api.log()
+    assert "✅ Loaded role: sherlock (v1.2)" in log and "✅ Loaded role: sherlock (v1.3)" in log
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    assert 'gen_ai_request_model="sherlock-sim-1"' in metrics  # the pinned version's model, by name
+    assert 'gen_ai_request_model="sherlock-sim-2"' in metrics
+    assert "<other>" not in metrics
+
+
+def test_an_unknown_version_is_a_404_that_lists_the_loaded_versions(versioned_api: ServiceProcess) -> None:
+    response = httpx.post(
+        f"{versioned_api.url}/v1/chat", json={"message": "hi", "role": "sherlock@2.0"}, timeout=30
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "unknown_role",
+        "message": "role 'sherlock' has no version '2.0'; loaded versions: 1.2, 1.3",
+    }
+    completions = httpx.post(
+        f"{versioned_api.url}/v1/chat/completions",
+        json={"model": "sherlock@1.2", "messages": [{"role": "user", "content": "Who took the pearl?"}]},
+        timeout=30,
+    )
+    assert completions.status_code == 200, completions.text
+    assert not completions.json()["choices"][0]["message"]["content"].startswith("Indubitably")
+
+
+def test_roles_list_every_loaded_version(versioned_api: ServiceProcess) -> None:
+    roles = httpx.get(f"{versioned_api.url}/v1/roles", timeout=10).json()["roles"]
+    sherlock = next(r for r in roles if r["name"] == "sherlock")
+    assert sherlock["version"] == "1.3" and sherlock["model"] == "sherlock-sim-2"
+    assert sherlock["versions"] == [
+        {"version": "1.2", "model": "sherlock-sim-1", "backend": "simulator", "default": False},
+        {"version": "1.3", "model": "sherlock-sim-2", "backend": "simulator", "default": True},
+    ]
+    assert [r["name"] for r in roles] == ["grimble", "sherlock"]
+
+
+SHERLOCK_GREETING = "Good day. You have come about a matter of some delicacy, I perceive."
+
+
+def _greeting(url: str, **params: str) -> list[Event]:
+    with httpx.stream("GET", f"{url}/v1/chat", params=params, timeout=30) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return read_events(response)
+
+
+def test_get_without_a_message_opens_a_session_with_the_greeting_streamed(api: ServiceProcess) -> None:
+    events = _greeting(api.url, role="sherlock")
+
+    tokens = [json.loads(e.data) for e in events if e.name == "token"]
+    assert len(tokens) >= 5 and [t["index"] for t in tokens] == list(range(len(tokens)))
+    assert "".join(t["text"] for t in tokens) == SHERLOCK_GREETING
+    assert events[-1].name == "done"
+    done = json.loads(events[-1].data)
+    assert done["role"] == "sherlock" and done["content"] == SHERLOCK_GREETING
+    assert done["usage"] == {"input_tokens": 0, "output_tokens": len(tokens)}
+    session_id = done["session_id"]
+
+    stored = httpx.get(f"{api.url}/v1/sessions/{session_id}", timeout=10).json()
+    assert stored["role"] == "sherlock"
+    assert [(t["speaker"], t["content"]) for t in stored["turns"]] == [("assistant", SHERLOCK_GREETING)]
+
+    reply = httpx.post(
+        f"{api.url}/v1/chat", json={"message": "Who stole the pearl?", "session_id": session_id}, timeout=30
+    )
+    assert reply.status_code == 200 and reply.json()["role"] == "sherlock"
+    turns = httpx.get(f"{api.url}/v1/sessions/{session_id}", timeout=10).json()["turns"]
+    assert [t["speaker"] for t in turns] == ["assistant", "user", "assistant"]
+
+
+def test_the_seed_command_curl_without_a_message_greets(api: ServiceProcess) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    import subprocess
+
+    output = subprocess.run(
+        [curl, "-sN", "--max-time", "30", f"{api.url}/v1/chat?role=sherlock"],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=True,
+    ).stdout
+    assert output.count("event: token") >= 5
+    done = json.loads(output.split("event: done", 1)[1].split("data:", 1)[1].split("\n", 1)[0])
+    assert done["content"] == SHERLOCK_GREETING and done["session_id"]
+
+
+def test_a_plain_text_persona_greets_neutrally(api: ServiceProcess) -> None:
+    events = _greeting(api.url, role="storyteller")
+    done = json.loads(events[-1].data)
+    assert events[-1].name == "done" and done["role"] == "storyteller"
+    assert done["content"] == "Hello. What would you like to talk about?"
+    assert sum(1 for e in events if e.name == "token") > 1
+
+
+def test_opening_sessions_refuses_what_a_message_would_refuse(api: ServiceProcess) -> None:
+    unknown = httpx.get(f"{api.url}/v1/chat", params={"role": "moriarty"}, timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_role"
+
+    chosen = "my-own-session-1"
+    done = json.loads(_greeting(api.url, role="grimble", session_id=chosen)[-1].data)
+    assert done["session_id"] == chosen
+    again = httpx.get(f"{api.url}/v1/chat", params={"role": "grimble", "session_id": chosen}, timeout=10)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "session_already_open"
+    assert again.json()["error"]["message"] == (
+        f"session {chosen!r} is already open; send a message to continue it"
+    )
+    post = httpx.post(f"{api.url}/v1/chat", json={"role": "sherlock"}, timeout=10)
+    assert post.status_code == 422  # only GET opens a session without a message

@@ -244,3 +244,16 @@ def test_two_service_replicas_share_one_conversation_through_redis(redis_url: st
     text = json.dumps(history)
     assert "A torn ticket." in text and "And the ash?" in text
     assert not (tmp_path / "unused-a.db").exists() and not (tmp_path / "unused-b.db").exists()
+
+
+async def test_a_session_may_start_with_a_greeting_alone(store: RedisSessionStore) -> None:
+    at = time.time()
+    greeting = ExchangeRecord("greeted1", "sherlock", "owner-a", None, Turn("assistant", "Good day.", at))
+    await store.save_exchange(greeting, KEEP_ALL)
+    record = await store.get_session("greeted1", KEEP_ALL)
+    assert record is not None and record.owner == "owner-a" and record.created_at == pytest.approx(at)
+    assert [(t.speaker, t.content) for t in record.turns] == [("assistant", "Good day.")]
+    await store.save_exchange(_exchange("greeted1", 1), KEEP_ALL)
+    record = await store.get_session("greeted1", KEEP_ALL)
+    assert record is not None
+    assert [t.content for t in record.turns] == ["Good day.", "question 1", "answer 1"]

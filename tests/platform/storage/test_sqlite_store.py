@@ -223,3 +223,24 @@ def test_a_closed_or_unopenable_store_raises_store_error(tmp_path: Path) -> None
 
     with pytest.raises(StoreError, match="cannot open"):
         asyncio.run(unopenable())
+
+
+def test_a_session_may_start_with_a_greeting_alone(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SqliteSessionStore(tmp_path / "s.db", clock=clock)
+
+    async def run() -> None:
+        await store.open()
+        opening = Turn("assistant", "Good day.", clock.now)
+        greeting = ExchangeRecord("greeted1", "sherlock", "me", None, opening)
+        await store.save_exchange(greeting, POLICY)
+        record = await store.get_session("greeted1", POLICY)
+        assert record is not None and record.owner == "me" and record.created_at == clock.now
+        assert [(t.speaker, t.content) for t in record.turns] == [("assistant", "Good day.")]
+        await store.save_exchange(_exchange("greeted1", 1, clock.now + 1, owner="me"), POLICY)
+        record = await store.get_session("greeted1", POLICY)
+        assert record is not None
+        assert [t.content for t in record.turns] == ["Good day.", "question 1", "answer 1"]
+        await store.close()
+
+    asyncio.run(run())
