@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rolescope.roles import Role
+from typing import Protocol, TypeVar
 
 VERSION_SEPARATOR = "@"
 VERSION_PATTERN = r"^\d+(\.\d+){0,2}$"
@@ -51,7 +48,20 @@ def _parsed_version(text: str) -> tuple[int, ...] | None:
     return version_key(text) if re.fullmatch(VERSION_PATTERN, text) else None
 
 
-class RoleRegistry(Mapping[str, "Role"]):
+class VersionedRole(Protocol):
+    """What the registry needs of a role (`rolescope.roles.Role` has it); the registry stays pure."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+Role = TypeVar("Role", bound=VersionedRole)
+
+
+class RoleRegistry(Mapping[str, Role]):
     """Roles by name and version, with one default version per name."""
 
     def __init__(self, roles: Iterable[Role], *, defaults: Mapping[str, str] | None = None) -> None:
@@ -123,6 +133,6 @@ class RoleRegistry(Mapping[str, "Role"]):
         return role
 
 
-def as_registry(roles: Mapping[str, Role]) -> RoleRegistry:
+def as_registry(roles: Mapping[str, Role]) -> RoleRegistry[Role]:
     """A registry as it is, or a plain name → role mapping (one version each) as a registry."""
     return roles if isinstance(roles, RoleRegistry) else RoleRegistry(roles.values())

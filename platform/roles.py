@@ -219,7 +219,7 @@ def _role_files(folder: Path) -> Iterable[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in ROLE_SUFFIXES and not p.name.startswith("."))
 
 
-def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> RoleRegistry:
+def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> RoleRegistry[Role]:
     """Load a role file or every role file in a folder, in file-name order.
 
     One name may be loaded in several versions (one file each); a name and version

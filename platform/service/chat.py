@@ -140,7 +140,7 @@ class PreparedChat:
 class ChatService:
     def __init__(
         self,
-        roles: Mapping[str, Role] | RoleRegistry,
+        roles: Mapping[str, Role] | RoleRegistry[Role],
         backends: Mapping[str, InferenceBackend],
         store: SessionStore,
         *,

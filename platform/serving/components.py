@@ -18,6 +18,7 @@ from rolescope.exporters.telemetry import Telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.role_registry import RoleRegistry
+from rolescope.roles import Role
 from rolescope.service.auth import ApiKeys
 from rolescope.service.context import ServiceContext
 from rolescope.settings import Settings
@@ -27,7 +28,7 @@ from rolescope.storage.base import SessionStore
 @dataclass(kw_only=True)
 class ServiceComponents(ServiceContext):
     settings: Settings
-    roles: RoleRegistry
+    roles: RoleRegistry[Role]
     store: SessionStore  # the bare store; the chat service times its calls
     backends: dict[str, InferenceBackend]
     api_keys: ApiKeys
