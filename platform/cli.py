@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rolescope.errors import RolescopeError
 
@@ -46,7 +47,8 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except RolescopeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: messages quote user values and commands such as `pip install 'rolescope[grafana]'`.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
 
 

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
     ) -> None:
-        """Upsert the dashboards into a Grafana folder, overwriting by uid.
+        """Upsert the dashboards into a Grafana folder, overwriting by uid (needs rolescope[grafana]).
 
         The folder is created when missing; each dashboard is written with
         overwrite on, so re-running updates in place and links stay valid.
@@ -92,10 +92,11 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from rolescope.dashboards.build import default_output_dir, load_dashboards
-        from rolescope.dashboards.provision import credential_from
+        from rolescope.dashboards.provision import credential_from, require_grafana_client
         from rolescope.dashboards.provision import provision as upsert
         from rolescope.errors import ConfigError
 
+        require_grafana_client()  # before any other work: say what to install first
         folder_path = source if source is not None else default_output_dir()
         dashboards = load_dashboards(folder_path)
         if not dashboards:
