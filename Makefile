@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := prometheus prometheus-alertmanager redis-server wrk
 
 .DEFAULT_GOAL := help
-.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden soak chaos overload clean
+.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden baseline contract soak chaos overload clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ golden: reinstall ## rewrite every generated artifact (rules, dashboards, render
 	rolescope slo generate
 	rolescope dashboards build
 	$(PYTHON) -m rolescope.helm_assets
+
+contract: reinstall ## schemathesis (own venv), every check and phase, 200 cases per operation (CONTRACT_EXAMPLES)
+	ROLESCOPE_CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-200} $(PYTHON) -m pytest -q -s tests/reliability/test_api_fuzz.py
 
 soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default); figures in runs/soak/
 	mkdir -p runs/soak
