@@ -59,7 +59,8 @@ def peer_environment(requirement: str) -> Path:
                 [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
                 capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False,
             )
-            assert result.returncode == 0, f"pip install {requirement} into {venv} failed:\n{result.stderr[-3000:]}"
+            failed = f"pip install {requirement} into {venv} failed:\n{result.stderr[-3000:]}"
+            assert result.returncode == 0, failed
             installed.write_text(requirement)
     return venv
 
