@@ -5,10 +5,10 @@ PYTEST_ARGS ?=
 DEB_PACKAGES := prometheus prometheus-alertmanager redis-server wrk
 
 .DEFAULT_GOAL := help
-.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden soak chaos overload clean
+.PHONY: help install reinstall system-deps lint format typecheck test ci demo bench golden baseline baseline-check contract soak chaos overload clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 install: ## install rolescope (strict editable, so mypy sees it) with its dev dependencies
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=strict
@@ -49,6 +49,15 @@ golden: reinstall ## rewrite every generated artifact (rules, dashboards, render
 	rolescope slo generate
 	rolescope dashboards build
 	$(PYTHON) -m rolescope.helm_assets
+
+baseline: reinstall ## re-record the committed memory baseline; commit it with the change that moved it, saying why
+	$(PYTHON) -m rolescope baseline record --out loadtests/baselines/bundled.json
+
+baseline-check: reinstall ## a fresh recording must match loadtests/baselines/bundled.json within ±1 % (part of `make test`)
+	$(PYTHON) -m pytest -q tests/platform/memory/test_golden_baseline.py
+
+contract: reinstall ## schemathesis (own venv), every check and phase, 200 cases per operation (CONTRACT_EXAMPLES)
+	ROLESCOPE_CONTRACT_EXAMPLES=$${CONTRACT_EXAMPLES:-200} $(PYTHON) -m pytest -q -s tests/reliability/test_api_fuzz.py
 
 soak: install ## long soak at 40 % of capacity (SOAK_MINUTES=10 by default); figures in runs/soak/
 	mkdir -p runs/soak

@@ -1,5 +1,8 @@
 """Publish the dashboards to a Grafana with grafana-client: folder created if missing, overwrite by uid.
 
+grafana-client is the optional extra `rolescope[grafana]` (its HTTP stack replaces urllib3 for the
+whole environment), so it is imported only here, when publishing.
+
 Calls, in order: `GET /api/folders/<uid>` (and `POST /api/folders` when that
 answers 404), then one `POST /api/dashboards/db` per dashboard with
 `overwrite: true` and the folder's uid. Upserting by uid keeps links and
@@ -16,6 +19,7 @@ from rolescope.errors import ConfigError, EnvironmentProblem
 
 DEFAULT_FOLDER = "rolescope"
 COMMIT_MESSAGE = "provisioned by rolescope dashboards provision"
+INSTALL_HINT = "pip install 'rolescope[grafana]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,17 @@ def folder_uid(title: str) -> str:
     if not slug:
         raise ConfigError(f"folder title {title!r} has no letters or digits to build a uid from")
     return slug[:40]
+
+
+def require_grafana_client() -> None:
+    """Fail with what to install when grafana-client (the `grafana` extra) is missing or broken."""
+    try:
+        import grafana_client.api  # noqa: F401
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            f"publishing to Grafana needs grafana-client (the optional `grafana` extra; importing it "
+            f"failed: {exc}); install it with: {INSTALL_HINT}"
+        ) from exc
 
 
 def credential_from(token: str | None, user: str | None, password: str | None) -> str | tuple[str, str]:
@@ -79,6 +94,7 @@ def provision(
     timeout_s: float = 10.0,
 ) -> list[Provisioned]:
     """Upsert every dashboard into `folder` on the Grafana at `url`."""
+    require_grafana_client()
     from grafana_client.api import GrafanaApi
 
     api = GrafanaApi.from_url(url, credential=credential, timeout=timeout_s)

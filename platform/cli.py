@@ -47,7 +47,8 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except RolescopeError as exc:
-        # Printed verbatim: a message may quote a pattern such as `[a-z]{0,62}`, which is not markup.
+        # Printed verbatim: a message may quote a pattern such as `[a-z]{0,62}` or a command such as
+        # `pip install 'rolescope[grafana]'`, neither of which is markup.
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 

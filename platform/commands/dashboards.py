@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
     ) -> None:
-        """Upsert the dashboards into a Grafana folder, overwriting by uid.
+        """Upsert the dashboards into a Grafana folder, overwriting by uid (needs rolescope[grafana]).
 
         The folder is created when missing; each dashboard is written with
         overwrite on, so re-running updates in place and links stay valid.
@@ -94,10 +94,11 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from rolescope.dashboards.build import default_output_dir, load_dashboards
-        from rolescope.dashboards.provision import credential_from
+        from rolescope.dashboards.provision import credential_from, require_grafana_client
         from rolescope.dashboards.provision import provision as upsert
         from rolescope.errors import ConfigError
 
+        require_grafana_client()  # before any other work: say what to install first
         folder_path = source if source is not None else default_output_dir()
         dashboards = load_dashboards(folder_path)
         if not dashboards:

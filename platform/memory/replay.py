@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 # The simulator's fastest allowed timing: delays become event-loop yields.
 FAST_TIMING = {"ttft_ms": 0, "tokens_per_second": 100_000, "jitter": 0}
+# The longest timeout a role may set: on a busy machine (memray slows every allocation, 64 sessions
+# share the loop) a stream could pass a role's own 3 s and fail the recording; the timeout is a
+# deadline check, not work, so lifting it changes no allocation count.
+REPLAY_TIMEOUT_MS = 600_000
 SESSION_CONCURRENCY = 64
 
 
@@ -35,7 +39,7 @@ def kind_of(record: TrafficRecord) -> str:
 
 
 def fast_roles(source: Path, into: Path) -> Path:
-    """Copies of the role files with zero simulator timing (versions and everything else unchanged)."""
+    """Copies of the role files with zero simulator timing and the longest timeout (versions unchanged)."""
     from rolescope.roles import ROLE_SUFFIXES
 
     into.mkdir(parents=True, exist_ok=True)
@@ -47,6 +51,7 @@ def fast_roles(source: Path, into: Path) -> Path:
         inference = data.setdefault("inference", {}) if isinstance(data, dict) else {}
         if inference.get("backend", "simulator") == "simulator":
             inference.setdefault("simulator", {}).update(FAST_TIMING)
+            inference["timeout_ms"] = REPLAY_TIMEOUT_MS
         (into / file.name).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return into
 

@@ -1,24 +1,26 @@
 """`Allow` on 405 answers lists every method the path supports (RFC 9110 §15.5.6).
 
 Starlette answers 405 from the first route whose path matches, so for `/v1/chat` (a GET route
-and a POST route) it would say `Allow: POST` only. This middleware replaces the header with the
-union over all routes of the app that match the path.
+and a POST route) it would say `Allow: POST` only. This middleware replaces the header with every
+method for which some route of the app fully matches the path. Routes are asked through their
+public `matches()` only, so plain routes, mounts and FastAPI's included routers all answer alike.
 """
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# OPTIONS and TRACE are never served by a route here; CONNECT is not an origin-server method.
+CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def allowed_methods(routes: list[BaseRoute], scope: Scope) -> set[str]:
-    methods: set[str] = set()
-    for route in routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches({**scope, "method": next(iter(route.methods))})
-            if match is Match.FULL:
-                methods |= route.methods
-    return methods
+    return {
+        method
+        for method in CANDIDATE_METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    }
 
 
 class AllowHeaderMiddleware:

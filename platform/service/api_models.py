@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,128}$"
+# "Has a character that is not whitespace", whitespace being exactly what `str.isspace()` (and so
+# `str.strip()`) calls whitespace, U+001C..U+001F included. Spelled out rather than `\S` because the
+# OpenAPI document's readers (ECMA-262), pydantic (Rust regex) and Python disagree on what `\s` holds.
+NON_BLANK_PATTERN = (
+    r"[^\t-\r\x1c- \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
 
 
+
+
+def _integral_float_to_int(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer; strict pydantic would refuse it, so it becomes 3 first.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A positive integer as JSON Schema means it: 3 and 3.0, but not true, "3" or 3.5.
+PositiveJsonInt = Annotated[int, Field(ge=1), BeforeValidator(_integral_float_to_int)]
+
+
+# Request models are strict: pydantic's lax mode would take `"stream": 1` or `"temperature": false`,
+# which the OpenAPI document (boolean, number) says are invalid.
 class ChatRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={"examples": [{"message": "Who stole the necklace?", "role": "sherlock"}]},
     )
 
-    message: str = Field(min_length=1, description="the user's message")
+    message: str = Field(
+        min_length=1, pattern=NON_BLANK_PATTERN, description="the user's message (not only whitespace)"
+    )
     session_id: str | None = Field(
         default=None,
         pattern=SESSION_ID_PATTERN,
@@ -99,7 +123,7 @@ class StatusResponse(BaseModel):
 
 
 class OpenAIMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[dict[str, Any]] | None = None
@@ -113,20 +137,20 @@ class OpenAIMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     include_usage: bool = False
 
 
 class ChatCompletionRequest(BaseModel):
     # Benchmark clients send sampling fields (top_p, ignore_eos, ...) the simulator does not use.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(description="the role name")
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: PositiveJsonInt | None = None
+    max_completion_tokens: PositiveJsonInt | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     user: str | None = None

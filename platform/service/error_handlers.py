@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rolescope.service.api_models import NON_BLANK_PATTERN
 from rolescope.service.errors import ServiceError, error_body
 
 logger = logging.getLogger("rolescope.service")
@@ -37,7 +38,11 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:3]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = error.get("msg", "invalid")
+        blank = error.get("ctx", {}).get("pattern") == NON_BLANK_PATTERN
+        if error.get("type") == "string_pattern_mismatch" and blank:
+            message = "must not be empty or only whitespace"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts) or "invalid request"
 
 

@@ -23,7 +23,7 @@ from rolescope.roles import Role
 from rolescope.service.api_models import ChatCompletionRequest, ErrorResponse
 from rolescope.service.chat import ChatService
 from rolescope.service.context import context_of
-from rolescope.service.errors import InvalidInput, ServiceError, error_body
+from rolescope.service.errors import ServiceError, error_body
 from rolescope.service.sse import event_stream_response
 from rolescope.service.stateless import generate, generate_stream
 
@@ -48,16 +48,19 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def split_messages(body: ChatCompletionRequest) -> tuple[tuple[ChatMessage, ...], str]:
-    """History (user and assistant turns, oldest first) and the final user message."""
-    last = body.messages[-1]
-    if last.role != "user" or not last.text().strip():
-        raise InvalidInput("messages: the last message must be a non-empty user message")
+    """History (user and assistant turns, oldest first) and the text the role answers.
+
+    Like an OpenAI server, any conversation the schema admits is answered: the last message is
+    the one answered whatever its role (a conversation ending with an assistant or tool message
+    asks for a continuation), and its text may be empty. System, developer and tool messages
+    before it carry no turn of their own.
+    """
     history = tuple(
         ChatMessage("user" if m.role == "user" else "assistant", m.text())
         for m in body.messages[:-1]
         if m.role in ("user", "assistant")
     )
-    return history, last.text()
+    return history, body.messages[-1].text()
 
 
 def _chunk(

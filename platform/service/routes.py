@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from rolescope.service.api_models import (
+    NON_BLANK_PATTERN,
     SESSION_ID_PATTERN,
     ChatRequest,
     ChatResponse,
@@ -42,19 +43,7 @@ _SSE_DOC = {
         'event: done\ndata: {"role": "sherlock", "content": "Elementary.", ...}\n\n',
     }
 }
-CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "the answer, or an SSE stream when asked for",
-        "content": _SSE_DOC,
-        # OpenAPI links: clients (and schemathesis' stateful phase) learn that the answer's
-        # session_id opens the session's history.
-        "links": {
-            "GetSession": {
-                "operationRef": "#/paths/~1v1~1sessions~1{session_id}/get",
-                "parameters": {"session_id": "$response.body#/session_id"},
-            }
-        },
-    },
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("the body is not valid JSON"),
     401: _error("an API key is required and was missing or wrong"),
     404: _error("unknown role"),
@@ -67,6 +56,27 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: _error("the backend failed to answer"),
     503: _error("overloaded or session memory unavailable (Retry-After)"),
     504: _error("inference timed out"),
+}
+# The GET form always streams, so its answer carries no JSON body to follow a link from.
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "an SSE stream: token events, then the full answer", "content": _SSE_DOC},
+    **_ERRORS,
+}
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the answer, or an SSE stream when asked for",
+        "content": _SSE_DOC,
+        # OpenAPI links: clients (and schemathesis' stateful phase) learn that the JSON answer's
+        # session_id opens the session's history. A streamed answer has no JSON body to follow.
+        "links": {
+            "GetSession": {
+                "operationRef": "#/paths/~1v1~1sessions~1{session_id}/get",
+                "parameters": {"session_id": "$response.body#/session_id"},
+                "description": "the session's history (JSON answers; a stream carries it in its last event)",
+            }
+        },
+    },
+    **_ERRORS,
 }
 
 
@@ -109,10 +119,12 @@ async def post_chat(
     return await _answer(request, command)
 
 
-@router.get("/v1/chat", response_model=ChatResponse, responses=CHAT_RESPONSES, tags=["chat"])
+@router.get("/v1/chat", response_model=ChatResponse, responses=STREAM_RESPONSES, tags=["chat"])
 async def get_chat(
     request: Request,
-    message: Annotated[str | None, Query(min_length=1, description="without one, opens a session")] = None,
+    message: Annotated[
+        str | None, Query(min_length=1, pattern=NON_BLANK_PATTERN, description="without one, opens a session")
+    ] = None,
     role: str | None = None,
     session_id: Annotated[str | None, Query(pattern=SESSION_ID_PATTERN)] = None,
 ) -> Response:

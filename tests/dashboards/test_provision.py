@@ -188,3 +188,23 @@ def test_cli_provision_uses_the_committed_dashboards(grafana: FakeGrafana) -> No
     assert result.returncode == 0, result.stderr
     assert [c.path for c in grafana.calls].count("/api/dashboards/db") == 5
     assert "rolescope-streaming" in result.stdout
+
+
+def test_cli_provision_says_what_to_install_without_grafana_client(grafana: FakeGrafana) -> None:
+    # `None` in sys.modules makes `import grafana_client` fail as it does when the extra is absent.
+    blocked = (
+        "import sys; sys.modules['grafana_client'] = None; sys.argv[0] = 'rolescope'; "
+        "from rolescope.cli import main; sys.exit(main())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "dashboards", "provision", "--url", grafana.url, "--token", "t"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "pip install 'rolescope[grafana]'" in output, output
+    assert "Traceback" not in output
+    assert grafana.calls == []

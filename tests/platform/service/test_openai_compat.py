@@ -76,7 +76,18 @@ def test_unknown_model_and_bad_messages_are_client_errors(client: openai.OpenAI)
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="moriarty", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.UnprocessableEntityError):
-        client.chat.completions.create(model="sherlock", messages=[{"role": "assistant", "content": "hi"}])
+        client.chat.completions.create(model="sherlock", messages=[])
+
+
+def test_any_conversation_the_schema_admits_is_answered(client: openai.OpenAI) -> None:
+    # As with an OpenAI server: the last message is answered whatever its role, even when empty.
+    for messages in (
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Elementary"}],
+        [{"role": "tool", "content": "42", "tool_call_id": "call_1"}],
+        [{"role": "user", "content": ""}],
+    ):
+        completion = client.chat.completions.create(model="sherlock", messages=messages)  # type: ignore[arg-type]
+        assert completion.choices[0].message.content
 
 
 def test_an_inference_failure_is_a_server_error_on_both_paths(tmp_path: Path, fast_roles_path: Path) -> None:
