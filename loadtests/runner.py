@@ -31,6 +31,7 @@ from rolescope.loadtests.load_config import LoadConfig, UserKind
 from rolescope.loadtests.samples import read_samples
 from rolescope.loadtests.slis import compute_slis, slo_thresholds
 from rolescope.loadtests.stages import ShapeName
+from rolescope.loadtests.targets.base import TargetOptions
 
 Progress = Callable[[float, int], None]  # (elapsed seconds, samples so far)
 # Seconds Locust may take to start, stop its users and write its reports, on top of the run time.
@@ -65,6 +66,7 @@ class LoadOptions:
     # costs a connection per user, each used only once or twice.
     open_pool_cover_s: float = OPEN_MODEL_COVER_S
     extra_env: dict[str, str] = field(default_factory=dict)
+    target: TargetOptions = field(default_factory=TargetOptions)  # protocol, model, headers, TLS, roles
 
     def effective_users(self) -> int:
         """Users to start; in the open model enough that the arrival rate, not the pool, sets the pace."""
@@ -103,6 +105,7 @@ def load_config_for(options: LoadOptions, samples: Path) -> LoadConfig:
         metrics_port=options.metrics_port,
         run_tag=f"r{int(time.time()) % 10**8}",
         timeout_s=options.timeout_s,
+        target=options.target,
     )
 
 
@@ -232,12 +235,14 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
     samples.unlink(missing_ok=True)
     config = load_config_for(options, samples)
     # Validate the traffic file here, so a malformed file is a clear error rather than a Locust crash.
+    from rolescope.loadtests.role_selection import select_roles
     from rolescope.loadtests.traffic_format import read_traffic
 
-    read_traffic(options.traffic)
+    if not select_roles(read_traffic(options.traffic), options.target.role_map):
+        raise ConfigError(f"--roles {options.target.role_map} leaves none of the traffic to send")
     settings = {
-        "options": {**asdict(options), "out": str(out)},
-        "load_config": config.model_dump(mode="json"),
+        "options": {**asdict(options), "out": str(out), "target": options.target.shown()},
+        "load_config": {**config.model_dump(mode="json"), "target": options.target.shown()},
     }
     settings["options"]["users_started"] = options.effective_users()
     (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str))

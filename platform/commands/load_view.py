@@ -9,9 +9,31 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rolescope.errors import ConfigError
 from rolescope.loadtests.runner import LoadOptions, run_load
 
 console = Console()
+
+
+def check_target_or_exit(options: LoadOptions) -> None:
+    """Probe the target once; list every finding; stop (exit 2) before any load if one is an error."""
+    from rolescope.loadtests.targets.preflight import judge_preflight
+    from rolescope.loadtests.targets.probe import check_target
+
+    with console.status(f"checking {options.host}"):
+        plan, probe = check_target(
+            options.host, options.target, options.traffic, options.user, min(options.timeout_s, 30.0)
+        )
+    findings = judge_preflight(plan, probe)
+    errors = [f for f in findings if f.severity == "error"]
+    for finding in findings:
+        mark = "[bold red]✗[/]" if finding.severity == "error" else "[yellow]![/]"
+        console.print(f"{mark} {finding.text}", highlight=False)
+    if errors:
+        raise ConfigError(
+            f"the target check found {len(errors)} problem{'s' if len(errors) > 1 else ''} "
+            f"with {options.host} ({options.target.api}); nothing was sent"
+        )
 
 
 def run_with_progress(options: LoadOptions) -> Path:
