@@ -94,3 +94,9 @@ def test_an_inference_failure_is_a_server_error_on_both_paths(tmp_path: Path, fa
         # The failure arrives as an error event inside the 200 stream; the client raises on it.
         with pytest.raises(openai.APIError, match="role 'sherlock' failed to answer"):
             list(stream)
+
+
+def test_models_lists_every_role_served(client: openai.OpenAI) -> None:
+    models = client.models.list()
+    assert {model.id for model in models.data} == {"curie", "grimble", "sherlock"}
+    assert all(model.owned_by == "rolescope" for model in models.data)
