@@ -160,8 +160,8 @@ def test_seed_chat_template_reads_a_foreign_sse_service(
     samples = _samples(run)
     good = [s for s in samples if s.session.startswith("s_seed")]
     assert good and all(s.ok and s.output_tokens == foreign_service.tokens for s in good)
-    ttft = statistics.median(s.ttft_s or 0.0 for s in good)
-    assert ttft == pytest.approx(foreign_service.ttft_s, abs=0.02)
+    # No token leaves the server before TTFT_S: a first token seen earlier would be a misreading.
+    assert all(foreign_service.ttft_s - 0.001 <= (s.ttft_s or 0.0) < s.e2e_s for s in good)
     cut = [s for s in samples if s.session == "s_cut"]
     assert cut and all(not s.ok and "end marker" in (s.error or "") for s in cut)
     assert set(foreign_service.bodies[0]) == {"message", "session_id"}
