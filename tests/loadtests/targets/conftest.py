@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class ForeignService:
     tokens: int = TOKENS
     model: str = MODEL
     api_key: str = API_KEY
+    cert: Path | None = None  # the self-signed certificate, when served over TLS
 
     @staticmethod
     def reply(message: str) -> str:
@@ -164,6 +166,38 @@ def foreign_app(service: ForeignService) -> Starlette:
 def foreign_service(asgi_server: Callable[..., Any]) -> ForeignService:
     service = ForeignService(url="")
     service.url = asgi_server(foreign_app(service)).url
+    return service
+
+
+@pytest.fixture
+def tls_foreign_service(tmp_path: Path, asgi_server: Callable[..., Any]) -> ForeignService:
+    """The same foreign service over TLS, with a self-signed certificate for 127.0.0.1 (its own CA)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    service = ForeignService(url="", cert=cert)
+    server = asgi_server(foreign_app(service), ssl_keyfile=str(key), ssl_certfile=str(cert))
+    service.url = server.url.replace("http://", "https://")
     return service
 
 

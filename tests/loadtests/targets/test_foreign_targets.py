@@ -16,6 +16,8 @@ import pytest
 from rolescope.loadtests.runner import LoadOptions, run_load
 from rolescope.loadtests.samples import RequestSample, read_samples
 from rolescope.loadtests.targets.base import TargetOptions
+from rolescope.loadtests.targets.preflight import judge_preflight
+from rolescope.loadtests.targets.probe import check_target
 from rolescope.settings import bundled_roles_path
 
 TIMING_TOLERANCE_S = 0.002
@@ -210,3 +212,28 @@ def test_a_template_reads_a_json_service_of_another_shape_and_its_error_field(
         {"role": "user", "content": "What of the ring?"},
         {"role": "assistant", "content": foreign_service.reply("What of the ring?")},
     ]
+
+
+def test_tls_is_verified_by_default_and_trusts_the_ca_given(
+    tmp_path: Path,
+    tls_foreign_service: Any,
+    traffic_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", tls_foreign_service.api_key)
+    service = tls_foreign_service
+    traffic = traffic_file({"s_tls": ["Is the line secure?"]})
+    plain = TargetOptions(api="openai", model=service.model)
+    findings = judge_preflight(*check_target(service.url, plain, traffic, "stream", 10))
+    assert len(findings) == 1 and "CERTIFICATE_VERIFY_FAILED" in findings[0].text
+    with_ca = TargetOptions(api="openai", model=service.model, ca_file=service.cert)
+    insecure = TargetOptions(api="openai", model=service.model, insecure=True)
+    for target in (with_ca, insecure):
+        found = judge_preflight(*check_target(service.url, target, traffic, "stream", 10))
+        assert [f.severity for f in found] == ["warning"]  # no persona: the only remark left
+    for name, target, ok in (("ca", with_ca, True), ("default", plain, False)):
+        options = LoadOptions(
+            host=service.url, out=tmp_path / name, traffic=traffic, users=1, duration_s=2, target=target
+        )
+        samples = _samples(run_load(options))
+        assert samples and all(s.ok is ok for s in samples), (name, [s.error for s in samples][:3])
