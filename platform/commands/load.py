@@ -201,6 +201,6 @@ def register(app: typer.Typer) -> None:
             timeout_s=timeout_s,
             target=target,
         )
-        check_target_or_exit(options)
+        check_target_or_exit(options.host, target, traffic, options.user, min(timeout_s, 30.0))
         run_dir = run_with_progress(options)
         print_slis(run_dir)

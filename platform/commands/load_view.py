@@ -10,20 +10,26 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rolescope.errors import ConfigError
+from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.runner import LoadOptions, run_load
+from rolescope.loadtests.targets.base import TargetOptions
 
 console = Console()
 
 
-def check_target_or_exit(options: LoadOptions) -> None:
+def check_target_or_exit(
+    host: str,
+    target: TargetOptions,
+    traffic: Path | None = None,
+    user: UserKind = "replay",
+    timeout_s: float = 30,
+) -> None:
     """Probe the target once; list every finding; stop (exit 2) before any load if one is an error."""
     from rolescope.loadtests.targets.preflight import judge_preflight
     from rolescope.loadtests.targets.probe import check_target
 
-    with console.status(f"checking {options.host}"):
-        plan, probe = check_target(
-            options.host, options.target, options.traffic, options.user, min(options.timeout_s, 30.0)
-        )
+    with console.status(f"checking {host}"):
+        plan, probe = check_target(host, target, traffic, user, timeout_s)
     findings = judge_preflight(plan, probe)
     errors = [f for f in findings if f.severity == "error"]
     for finding in findings:
@@ -32,7 +38,7 @@ def check_target_or_exit(options: LoadOptions) -> None:
     if errors:
         raise ConfigError(
             f"the target check found {len(errors)} problem{'s' if len(errors) > 1 else ''} "
-            f"with {options.host} ({options.target.api}); nothing was sent"
+            f"with {host} ({target.api}); nothing was sent"
         )
 
 
