@@ -7,11 +7,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rolescope.errors import ConfigError
 from rolescope.loadtests.targets.base import Exchange, TargetOptions, TurnCall
 from rolescope.loadtests.targets.template import TemplateAdapter
-from rolescope.loadtests.targets.template_spec import load_template, lookup, parse_field_path
+from rolescope.loadtests.targets.template_spec import TemplateSpec, load_template, lookup, parse_field_path
 
 
 def test_field_paths_read_dotted_and_jsonpath_forms_alike() -> None:
@@ -85,3 +87,21 @@ def test_placeholders_become_values_and_history_a_list(tmp_path: Path) -> None:
     }
     assert adapter.read_body(b'{"answer": "one two"}').output_tokens == 2  # words, without a count field
     assert adapter.read_body(b'{"other": 1}').error == "unreadable answer: no text at answer"
+
+
+@given(message=st.text(max_size=200), session=st.text(min_size=1, max_size=40))
+def test_any_message_reaches_the_body_exactly_as_written(message: str, session: str) -> None:
+    spec = TemplateSpec.model_validate(
+        {
+            "name": "t",
+            "request": {
+                "path": "/c",
+                "body": {"m": "{message}", "quoted": "<{message}>", "s": ["{session_id}"]},
+            },
+            "reply": {"json": {"text": "a"}},
+        }
+    )
+    request = TemplateAdapter(TargetOptions(api="template"), None, spec).request(
+        TurnCall(message, "r", session, False)
+    )
+    assert json.loads(request.body or b"") == {"m": message, "quoted": f"<{message}>", "s": [session]}
