@@ -39,12 +39,19 @@ def tls_verify(options: TargetOptions) -> bool | ssl.SSLContext:
     return True
 
 
-def plan_run(host: str, options: TargetOptions, records: list[TrafficRecord]) -> RunPlan:
+def plan_run(
+    host: str,
+    options: TargetOptions,
+    records: list[TrafficRecord],
+    sends_role: bool = True,
+    stateless: bool = False,
+) -> RunPlan:
+    """What the run will ask of the target. `sends_role`: the target is told the role (or a model named
+    after it); `stateless`: each call carries the conversation, so a persona could be sent with it."""
     traffic_roles = sorted(role_counts(records))
     selected = select_roles(records, options.role_map)
     counts = dict(role_counts(selected))
     personas = load_personas(options.roles_path)
-    uses_role = options.api != "template" or "role" in _template_uses(options)
     if options.api == "openai":
         needed = {options.model: sum(counts.values())} if options.model else counts
         served_as = "model"
@@ -62,15 +69,15 @@ def plan_run(host: str, options: TargetOptions, records: list[TrafficRecord]) ->
         roles_path=str(options.roles_path) if options.roles_path else None,
         personas_missing=tuple(sorted(r for r in counts if options.roles_path and r not in personas)),
         personas_unsent=options.roles_path is None
-        and ((options.api == "openai" and options.model is not None) or not uses_role),
+        and stateless
+        and ((options.api == "openai" and options.model is not None) or not sends_role),
         selection_unknown=tuple(unknown_selected(options.role_map, traffic_roles)),
         traffic_roles=tuple(traffic_roles),
     )
 
 
-def _template_uses(options: TargetOptions) -> set[str]:
-    adapter = make_adapter(options)
-    return adapter.spec.placeholders() if isinstance(adapter, TemplateAdapter) else set()
+def _sends_role(options: TargetOptions, adapter: TargetAdapter) -> bool:
+    return not isinstance(adapter, TemplateAdapter) or "role" in adapter.spec.placeholders()
 
 
 def _lines(response: httpx.Response) -> Iterator[bytes]:
@@ -121,29 +128,30 @@ def _listing(client: httpx.Client, path: str, headers: dict[str, str]) -> Listin
     return Listing(path, response.status_code, names)
 
 
+def _trial_roles(
+    roles: list[str], options: TargetOptions, listing: Listing | None, per_role: bool
+) -> list[str]:
+    """One role the target serves (a listing says which), or every role when only trials can tell."""
+    if per_role:
+        return roles[:MAX_TRIALS]
+
+    def served(role: str) -> bool:
+        name = (options.model or role) if options.api == "openai" else role
+        return listing is None or listing.names is None or name in listing.names
+
+    return ([role for role in roles if served(role)] or roles)[:1]
+
+
 def _trial_calls(
-    plan: RunPlan,
-    records: list[TrafficRecord],
-    options: TargetOptions,
-    user: UserKind,
-    listing: Listing | None,
+    records: list[TrafficRecord], options: TargetOptions, user: UserKind, roles: list[str]
 ) -> list[TurnCall]:
-    selected = select_roles(records, options.role_map)
     first: dict[str, TrafficRecord] = {}
-    for record in selected:
+    for record in select_roles(records, options.role_map):
         first.setdefault(record.role, record)
-    roles = list(first)
-    if plan.api != "template" or "role" not in _template_uses(options):
-        served = [
-            r
-            for r in roles
-            if listing is None or listing.names is None or r in listing.names or plan.served_as == "model"
-        ]
-        roles = (served or roles)[:1]
     personas = load_personas(options.roles_path)
     session = f"preflight-{secrets.token_hex(6)}"
     calls = []
-    for role in roles[:MAX_TRIALS]:
+    for role in roles:
         record = first[role]
         stream = {"stream": True, "chat": False, "replay": record.stream}[user]
         calls.append(TurnCall(record.message, role, session, stream, persona=personas.get(role)))
@@ -155,14 +163,19 @@ def check_target(
 ) -> tuple[RunPlan, ProbeResult]:
     """The run's plan and what the target answered to one listing and a few real turns."""
     records = read_traffic(traffic)
-    plan = plan_run(host, options, records)
     adapter = make_adapter(options)
+    sends_role = _sends_role(options, adapter)
+    plan = plan_run(host, options, records, sends_role, adapter.stateless)
     headers = bearer({"Accept": "application/json", **options.headers}, api_key(options))
     list_path = {"rolescope": ROLES_PATH, "openai": MODELS_PATH}.get(options.api)
     try:
         with httpx.Client(base_url=host, timeout=timeout_s, verify=tls_verify(options)) as client:
             listing = _listing(client, list_path, headers) if list_path else None
-            calls = _trial_calls(plan, records, options, user, listing)
+            # Without a listing, only one trial per role can tell which roles a template target serves.
+            roles = _trial_roles(
+                list(plan.requests_by_role), options, listing, per_role=list_path is None and sends_role
+            )
+            calls = _trial_calls(records, options, user, roles)
             with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
                 trials = tuple(pool.map(lambda call: _trial(client, adapter, call), calls))
     except httpx.HTTPError as exc:

@@ -237,3 +237,21 @@ def test_tls_is_verified_by_default_and_trusts_the_ca_given(
         )
         samples = _samples(run_load(options))
         assert samples and all(s.ok is ok for s in samples), (name, [s.error for s in samples][:3])
+
+
+def test_check_before_load_tries_a_template_target_with_a_real_turn(
+    tmp_path: Path, foreign_service: Any, traffic_file: Callable[..., Path]
+) -> None:
+    traffic = traffic_file({"s_a": ["Hello?"], "s_b": ["Anyone?"]})
+    seed = TargetOptions(api="template", template=_template("seed-chat.yaml"))
+    assert judge_preflight(*check_target(foreign_service.url, seed, traffic, "replay", 10)) == []
+    assert len(foreign_service.bodies) == 1  # no {role}: one turn tells all
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        "name: wrong\nrequest: {path: '/roles/{role}/chat', body: {m: '{message}'}}\n"
+        "reply: {json: {text: reply}}\n"
+    )
+    target = TargetOptions(api="template", template=wrong)
+    traffic = traffic_file({"s_a": ["Hello?"], "s_b": ["Anyone?"]}, role="curie")
+    findings = judge_preflight(*check_target(foreign_service.url, target, traffic, "replay", 10))
+    assert [f.text for f in findings] == ["a trial turn for curie failed: HTTP 404: Not Found"]
