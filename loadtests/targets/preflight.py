@@ -62,6 +62,7 @@ class RunPlan:
     personas_unsent: bool = False  # the target knows no roles and no role file gives their personas
     selection_unknown: tuple[str, ...] = ()
     traffic_roles: tuple[str, ...] = ()  # before --roles
+    roles_selectable: bool = True  # the command has --roles to keep or map roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +116,20 @@ def _listing(plan: RunPlan, listing: Listing) -> list[Finding]:
     served = ", ".join(listing.names) or "nothing"
     named = "; ".join(f"{name} ({_share(count, total)})" for name, count in sorted(missing.items()))
     if plan.served_as == "model":
-        hint = "choose a listed model with --model"
-        if len(missing) < len(plan.needed) or len(listing.names) > 0:
-            hint += " (or keep and map roles with --roles)"
+        hint = "choose a listed model with --model, or keep and map roles with --roles"
         return [Finding("error", f"models not served (GET {listing.path} lists {served}): {named}; {hint}")]
     first = sorted(missing)[0]
-    example = (
-        f"--roles {listing.names[0]} or --roles {first}={listing.names[0]}" if listing.names else "--roles"
-    )
+    if not plan.roles_selectable:
+        hint = "serve them, or replay only the roles served (rolescope load --roles)"
+    elif listing.names:
+        hint = f"keep or map roles with --roles {listing.names[0]} or --roles {first}={listing.names[0]}"
+    else:
+        hint = "keep or map roles with --roles"
     return [
         Finding(
             "error",
             f"the traffic names roles the target does not serve: {named}; it serves {served}. "
-            f"These requests would fail (404 unknown role); keep or map roles with {example}",
+            f"These requests would fail (404 unknown role); {hint}",
         )
     ]
 

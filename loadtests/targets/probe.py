@@ -12,6 +12,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,20 @@ def _trial_calls(
 
 
 def check_target(
-    host: str, options: TargetOptions, traffic: Path | None, user: UserKind, timeout_s: float
+    host: str,
+    options: TargetOptions,
+    traffic: Path | None,
+    user: UserKind,
+    timeout_s: float,
+    roles_selectable: bool = True,
 ) -> tuple[RunPlan, ProbeResult]:
     """The run's plan and what the target answered to one listing and a few real turns."""
     records = read_traffic(traffic)
     adapter = make_adapter(options)
     sends_role = _sends_role(options, adapter)
-    plan = plan_run(host, options, records, sends_role, adapter.stateless)
+    plan = replace(
+        plan_run(host, options, records, sends_role, adapter.stateless), roles_selectable=roles_selectable
+    )
     headers = bearer({"Accept": "application/json", **options.headers}, api_key(options))
     list_path = {"rolescope": ROLES_PATH, "openai": MODELS_PATH}.get(options.api)
     try:

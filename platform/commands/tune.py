@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
             from rolescope.loadtests.targets.base import TargetOptions
 
             # Before any load: the running service answers, accepts the key, serves every role replayed.
-            check_target_or_exit(target.rstrip("/"), TargetOptions())
+            check_target_or_exit(target.rstrip("/"), TargetOptions(), roles_selectable=False)
         options = TuneOptions(
             out=out,
             quick=quick,

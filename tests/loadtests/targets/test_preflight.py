@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,12 @@ def test_unserved_roles_are_one_finding_with_their_share_and_a_way_out() -> None
             "(404 unknown role); keep or map roles with --roles sherlock or --roles curie=sherlock",
         )
     ]
+
+
+def test_a_command_without_roles_selection_is_not_told_to_use_it() -> None:
+    probe = ProbeResult(listing=Listing("/v1/roles", 200, ("sherlock",)))
+    [finding] = judge_preflight(replace(PLAN, roles_selectable=False), probe)
+    assert finding.text.endswith("serve them, or replay only the roles served (rolescope load --roles)")
 
 
 def test_everything_wrong_is_said_at_once() -> None:
