@@ -120,7 +120,7 @@ def test_a_stateless_target_is_sent_the_capped_conversation_with_the_replies_it_
             traffic=traffic_file({"s_talk": turns}, stream=False),
             users=1,
             speed=100,
-            duration_s=3,
+            duration_s=5,
             target=target,
         )
     )
@@ -155,7 +155,7 @@ def test_seed_chat_template_reads_a_foreign_sse_service(
             traffic=traffic_file(sessions),
             users=3,
             speed=50,
-            duration_s=3,
+            duration_s=5,
             target=TargetOptions(api="template", template=_template("seed-chat.yaml")),
         )
     )
@@ -198,7 +198,7 @@ def test_a_template_reads_a_json_service_of_another_shape_and_its_error_field(
             traffic=traffic_file(sessions, stream=False),
             users=2,
             speed=100,
-            duration_s=3,
+            duration_s=5,
             target=TargetOptions(api="template", template=template),
         )
     )

@@ -45,7 +45,7 @@ def _only(folder: Path, *names: str) -> Path:
 
 def _load(url: str, out: Path, target: TargetOptions, traffic: Path) -> Path:
     options = LoadOptions(
-        host=url, out=out, traffic=traffic, users=3, speed=100, duration_s=4, user="stream", target=target
+        host=url, out=out, traffic=traffic, users=3, speed=100, duration_s=5, user="stream", target=target
     )
     return run_load(options)
 
