@@ -53,7 +53,7 @@ def test_openai_stream_figures_match_the_servers_known_timing_and_cut_streams_fa
             traffic=traffic_file(sessions),
             users=5,
             speed=50,
-            duration_s=4,
+            duration_s=5,
             target=target,
         )
     )
@@ -233,7 +233,7 @@ def test_tls_is_verified_by_default_and_trusts_the_ca_given(
         assert [f.severity for f in found] == ["warning"]  # no persona: the only remark left
     for name, target, ok in (("ca", with_ca, True), ("default", plain, False)):
         options = LoadOptions(
-            host=service.url, out=tmp_path / name, traffic=traffic, users=1, duration_s=2, target=target
+            host=service.url, out=tmp_path / name, traffic=traffic, users=1, duration_s=3, target=target
         )
         samples = _samples(run_load(options))
         assert samples and all(s.ok is ok for s in samples), (name, [s.error for s in samples][:3])
