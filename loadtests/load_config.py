@@ -7,6 +7,7 @@ so plain `locust -f` and the Helm chart configure a run the same way
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rolescope.errors import ConfigError
+from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.validation_messages import join_problems, problem_lines
 
 ENV_PREFIX = "ROLESCOPE_LOAD_"
@@ -45,6 +47,7 @@ class LoadConfig(BaseSettings):
     metrics_host: str = "127.0.0.1"
     run_tag: str = Field(default="run", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     timeout_s: float = Field(default=60.0, gt=0, description="network timeout of one request")
+    target: TargetOptions = Field(default_factory=TargetOptions, description="protocol, model, headers, TLS")
 
     @property
     def open_model(self) -> bool:
@@ -52,9 +55,11 @@ class LoadConfig(BaseSettings):
 
     def to_env(self) -> dict[str, str]:
         env: dict[str, str] = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(mode="json").items():
             if value is not None:
-                env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+                env[f"{ENV_PREFIX}{name.upper()}"] = (
+                    json.dumps(value) if isinstance(value, dict) else str(value)
+                )
         return env
 
 

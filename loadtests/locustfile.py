@@ -14,8 +14,10 @@ The master (or the single process) appends every request's sample to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import gevent.ssl
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -28,6 +30,15 @@ from rolescope.loadtests.users import ReplayUserBase
 
 CONFIG = load_config_from_env()
 _CONTEXT = ReplayContext.from_config(CONFIG)
+_CA_FILE = str(CONFIG.target.ca_file) if CONFIG.target.ca_file else None
+
+
+def _verifying_context(ca_file: str | None) -> Callable[..., gevent.ssl.SSLContext]:
+    # geventhttpclient passes its own (empty) cafile; the one given with --ca must win.
+    def make(**_: Any) -> gevent.ssl.SSLContext:
+        return gevent.ssl.create_default_context(cafile=ca_file)
+
+    return make
 
 
 class ReplayUser(ReplayUserBase):
@@ -37,6 +48,10 @@ class ReplayUser(ReplayUserBase):
     force_stream = {"replay": None, "chat": False, "stream": True}[CONFIG.user]
     network_timeout = CONFIG.timeout_s
     connection_timeout = CONFIG.timeout_s
+    # Certificates are verified unless --insecure (Locust alone would not verify them).
+    insecure = CONFIG.target.insecure
+    if not CONFIG.target.insecure:
+        ssl_context_factory = staticmethod(_verifying_context(_CA_FILE))
 
 
 if CONFIG.shape is not None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rolescope.loadtests.load_config import LoadConfig
+from rolescope.loadtests.role_selection import select_roles
 from rolescope.loadtests.schedule import (
     ArrivalClock,
     PlannedTurn,
@@ -20,6 +21,9 @@ from rolescope.loadtests.schedule import (
     partition,
     plan_sessions,
 )
+from rolescope.loadtests.targets.base import TargetAdapter
+from rolescope.loadtests.targets.history import ConversationBook, load_personas
+from rolescope.loadtests.targets.registry import make_adapter
 from rolescope.loadtests.traffic_format import read_traffic
 
 
@@ -31,11 +35,22 @@ class ReplayContext:
     _turns: Iterator[PlannedTurn] | None = field(default=None, init=False)
     _clock: ArrivalClock | None = field(default=None, init=False)
     _open_cycle: int = field(default=0, init=False)
+    # Stateless targets: the conversations in flight in this process (see targets/history.py).
+    conversations: ConversationBook = field(init=False)
+    adapter: TargetAdapter = field(init=False)
+    personas: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        target = self.config.target
+        self.conversations = ConversationBook(target.history_turns)
+        self.adapter = make_adapter(target)
+        self.personas = load_personas(target.roles_path)
 
     @classmethod
     def from_config(cls, config: LoadConfig) -> ReplayContext:
-        records = read_traffic(config.traffic)
-        return cls(config, plan_sessions(records, config.speed, config.sessions_share, config.seed))
+        records = select_roles(read_traffic(config.traffic), config.target.role_map)
+        plans = plan_sessions(records, config.speed, config.sessions_share, config.seed)
+        return cls(config, plans)
 
     def bind_process(self, index: int) -> None:
         """Keep this process's share of sessions (every session replayed by exactly one process)."""

@@ -31,6 +31,7 @@ from rolescope.gate.policy import load_policy
 from rolescope.loadtests.load_config import LoadConfig, UserKind
 from rolescope.loadtests.slis import compute_slis
 from rolescope.loadtests.stages import ShapeName
+from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.rundir import (
     ENVIRONMENT_FILE,
     LOCUST_CSV_PREFIX,
@@ -77,6 +78,7 @@ class LoadOptions:
     # costs a connection per user, each used only once or twice.
     open_pool_cover_s: float = OPEN_MODEL_COVER_S
     extra_env: dict[str, str] = field(default_factory=dict)
+    target: TargetOptions = field(default_factory=TargetOptions)  # protocol, model, headers, TLS, roles
 
     def effective_users(self) -> int:
         """Users to start; in the open model enough that the arrival rate, not the pool, sets the pace."""
@@ -115,6 +117,7 @@ def load_config_for(options: LoadOptions, samples: Path) -> LoadConfig:
         metrics_port=options.metrics_port,
         run_tag=f"r{int(time.time()) % 10**8}",
         timeout_s=options.timeout_s,
+        target=options.target,
     )
 
 
@@ -244,12 +247,14 @@ def run_load(options: LoadOptions, progress: Progress | None = None) -> Path:
     samples.unlink(missing_ok=True)
     config = load_config_for(options, samples)
     # Validate the traffic file here, so a malformed file is a clear error rather than a Locust crash.
+    from rolescope.loadtests.role_selection import select_roles
     from rolescope.loadtests.traffic_format import read_traffic
 
-    read_traffic(options.traffic)
+    if not select_roles(read_traffic(options.traffic), options.target.role_map):
+        raise ConfigError(f"--roles {options.target.role_map} leaves none of the traffic to send")
     settings = {
-        "options": {**asdict(options), "out": str(out)},
-        "load_config": config.model_dump(mode="json"),
+        "options": {**asdict(options), "out": str(out), "target": options.target.shown()},
+        "load_config": {**config.model_dump(mode="json"), "target": options.target.shown()},
     }
     settings["options"]["users_started"] = options.effective_users()
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, default=str))

@@ -1,11 +1,14 @@
 """Locust users that replay shadow traffic against a role service and time every token.
 
-`ChatUser` sends JSON chat requests; `StreamUser` asks for server-sent events
-and measures, from the client side, time to first non-empty token, time per
-output token, inter-token latencies and end-to-end time; `ReplayUser` follows
-each record's stream flag. An in-stream `error` event is a failure although the
-status was 200, and a stream whose tokens all arrive in one read is flagged.
-In the open model every latency counts from the intended send time.
+Whatever the protocol (`--api`), a user asks the process's target adapter
+(`targets/`) to turn each planned turn into a request, sends it, and hands the
+answer back to the adapter's reader, which reports token arrival times, output
+tokens, the reply text and an error. From the client side it measures time to
+first non-empty token, time per output token, inter-token latencies and
+end-to-end time; an in-stream error or a cut-off stream is a failure although
+the status was 200, and a stream whose tokens all arrive in one read is
+flagged. In the open model every latency counts from the intended send time.
+For stateless targets each session's conversation is resent with every turn.
 
 The concrete classes are made by `locustfile.py`, which gives them the
 process's `ReplayContext`.
@@ -13,8 +16,6 @@ process's `ReplayContext`.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,24 +26,8 @@ from locust import FastHttpUser, task
 from rolescope.loadtests.collector import SAMPLE_CONTEXT_KEY
 from rolescope.loadtests.replay_context import ReplayContext
 from rolescope.loadtests.schedule import PlannedTurn, turn_send_time
-from rolescope.loadtests.sse import StreamParser
+from rolescope.loadtests.targets.base import HttpCall, Reply, TurnCall, http_error_text
 from rolescope.rundir import RequestSample
-
-CHAT_PATH = "/v1/chat"
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-# Compression would make the server buffer the stream; the client must see tokens as they leave.
-STREAM_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-}
-# Read from the environment only (never written to settings.json with the run).
-API_KEY_ENV = "ROLESCOPE_LOAD_API_KEY"
-
-
-def with_api_key(headers: dict[str, str], api_key: str | None) -> dict[str, str]:
-    """The headers with `Authorization: Bearer <key>` when the service needs a key."""
-    return {**headers, "Authorization": f"Bearer {api_key}"} if api_key else headers
 
 
 def _sleep_until(moment: float) -> None:
@@ -84,9 +69,6 @@ class ReplayUserBase(FastHttpUser):
         self._session_id = ""
         self._session_start = 0.0
         self._previous_end: float | None = None
-        api_key = os.environ.get(API_KEY_ENV, "").strip() or None
-        self._json_headers = with_api_key(JSON_HEADERS, api_key)
-        self._stream_headers = with_api_key(STREAM_HEADERS, api_key)
 
     def wait_time(self) -> float:
         self._due = self._plan_next()
@@ -98,6 +80,7 @@ class ReplayUserBase(FastHttpUser):
             intended, turn = ctx.next_open_request(self._process_index)
             return _Due(turn, ctx.session_id(turn.session, 0), intended, intended, True)
         if not self._session:
+            ctx.conversations.forget(self._session_id)
             cycle, plan = ctx.next_session()
             self._session = list(plan.turns)
             self._session_id = ctx.session_id(plan.session, cycle)
@@ -117,12 +100,21 @@ class ReplayUserBase(FastHttpUser):
         self._previous_end = time.time()
 
     def send(self, turn: PlannedTurn, session_id: str, intended: float, *, from_intended: bool) -> None:
+        ctx = self.replay
+        adapter = ctx.adapter
         stream = turn.stream if self.force_stream is None else self.force_stream
-        body = {"message": turn.message, "session_id": session_id, "role": turn.role, "stream": stream}
-        if stream:
-            self._send_stream(turn, body, intended, from_intended)
+        history = ctx.conversations.history(session_id, turn.turn) if adapter.stateless else ()
+        call = TurnCall(turn.message, turn.role, session_id, stream, history, ctx.personas.get(turn.role))
+        request = adapter.request(call)
+        start = time.time()
+        origin = intended if from_intended else start
+        sample = self._sample(request.name, turn, intended, start)
+        if request.stream:
+            reply = self._send_stream(request, sample, origin)
         else:
-            self._send_chat(turn, body, intended, from_intended)
+            reply = self._send_json(request, sample, origin)
+        if adapter.stateless and sample.ok:
+            ctx.conversations.record(session_id, turn.turn, turn.message, reply.text)
 
     def _sample(self, kind: str, turn: PlannedTurn, intended: float, start: float) -> RequestSample:
         return RequestSample(
@@ -138,40 +130,34 @@ class ReplayUserBase(FastHttpUser):
             process=self._process_index,
         )
 
-    def _send_chat(
-        self, turn: PlannedTurn, body: dict[str, Any], intended: float, from_intended: bool
-    ) -> None:
-        start = time.time()
-        origin = intended if from_intended else start
-        sample = self._sample("chat", turn, intended, start)
-        with self.client.post(
-            CHAT_PATH, data=json.dumps(body), headers=self._json_headers, name="chat", catch_response=True
+    def _send_json(self, request: HttpCall, sample: RequestSample, origin: float) -> Reply:
+        with self.client.request(
+            request.method,
+            request.path,
+            data=request.body,  # type: ignore[arg-type]  # bytes are sent as they are
+            headers=dict(request.headers),
+            name=request.name,
+            catch_response=True,
         ) as response:
-            end = time.time()
             sample.status = int(response.status_code or 0)
-            sample.e2e_s = end - origin
             if 200 <= sample.status < 300:
-                try:
-                    sample.output_tokens = int(response.json()["usage"]["output_tokens"])
-                    sample.ok = True
-                except (ValueError, KeyError, TypeError) as exc:
-                    sample.error = f"unreadable answer: {exc}"
+                reply = self.replay.adapter.read_body(response.content or b"")
+            elif sample.status:
+                reply = Reply(error=http_error_text(sample.status, response.content or b""))
             else:
-                sample.error = _error_text(response)
-            self._report(response, sample)
+                reply = Reply(error=str(getattr(response, "error", "no response"))[:200])
+            self._finish(response, sample, reply, origin)
+        return reply
 
-    def _send_stream(
-        self, turn: PlannedTurn, body: dict[str, Any], intended: float, from_intended: bool
-    ) -> None:
-        start = time.time()
-        origin = intended if from_intended else start
-        sample = self._sample("stream", turn, intended, start)
-        parser = StreamParser()
-        with self.client.post(
-            CHAT_PATH,
-            data=json.dumps(body),
-            headers=self._stream_headers,
-            name="stream",
+    def _send_stream(self, request: HttpCall, sample: RequestSample, origin: float) -> Reply:
+        reader = self.replay.adapter.stream_reader()
+        failure: str | None = None
+        with self.client.request(
+            request.method,
+            request.path,
+            data=request.body,  # type: ignore[arg-type]  # bytes are sent as they are
+            headers=dict(request.headers),
+            name=request.name,
             stream=True,
             catch_response=True,
         ) as response:
@@ -180,29 +166,22 @@ class ReplayUserBase(FastHttpUser):
             if 200 <= sample.status < 300 and raw is not None:
                 try:
                     while line := raw.readline(b"\n"):
-                        parser.feed(line, time.time())
+                        reader.feed(line, time.time())
                 except Exception as exc:  # a broken connection mid-stream is a failed request
-                    sample.error = f"stream broken: {type(exc).__name__}: {exc}"[:200]
+                    failure = f"stream broken: {type(exc).__name__}: {exc}"[:200]
             elif sample.status:
-                sample.error = _error_text(response)
+                failure = http_error_text(sample.status, response.content or b"")
             else:
-                sample.error = str(getattr(response, "error", "no response"))[:200]
-            end = time.time()
-            reading = parser.close(end)
-            sample.e2e_s = end - origin
-            sample.itl_s = reading.inter_token_latencies()
-            sample.output_tokens = reading.output_tokens()
-            sample.all_at_once = reading.arrived_all_at_once()
-            if reading.first_token_at is not None:
-                sample.ttft_s = reading.first_token_at - origin
-                if sample.output_tokens > 1:
-                    sample.tpot_s = (end - reading.first_token_at) / (sample.output_tokens - 1)
-            if sample.error is None and reading.error is not None:
-                sample.error = f"error event: {reading.error}"
-            elif sample.error is None and reading.first_token_at is None:
-                sample.error = "stream ended without a token"
-            sample.ok = sample.error is None
-            self._report(response, sample)
+                failure = str(getattr(response, "error", "no response"))[:200]
+            reply = reader.close(time.time())
+            if failure is not None:
+                reply.error = failure
+            self._finish(response, sample, reply, origin)
+        return reply
+
+    def _finish(self, response: Any, sample: RequestSample, reply: Reply, origin: float) -> None:
+        _fill(sample, reply, origin, time.time())
+        self._report(response, sample)
 
     def _report(self, response: Any, sample: RequestSample) -> None:
         meta = response.request_meta
@@ -214,11 +193,16 @@ class ReplayUserBase(FastHttpUser):
             response.failure(sample.error or f"HTTP {sample.status}")
 
 
-def _error_text(response: Any) -> str:
-    try:
-        detail = response.json().get("error", {})
-        return f"HTTP {response.status_code}: {detail.get('code', '')} {detail.get('message', '')}".strip()[
-            :200
-        ]
-    except Exception:
-        return f"HTTP {response.status_code}"
+def _fill(sample: RequestSample, reply: Reply, origin: float, end: float) -> None:
+    """The sample's figures from what the adapter read; latencies count from `origin`."""
+    sample.e2e_s = end - origin
+    sample.output_tokens = reply.output_tokens
+    sample.error = reply.error
+    sample.ok = reply.error is None
+    if sample.kind == "stream":
+        sample.itl_s = reply.inter_token_latencies()
+        sample.all_at_once = reply.arrived_all_at_once()
+        if reply.first_token_at is not None:
+            sample.ttft_s = reply.first_token_at - origin
+            if sample.output_tokens > 1:
+                sample.tpot_s = (end - reply.first_token_at) / (sample.output_tokens - 1)

@@ -10,10 +10,39 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rolescope.errors import ConfigError
+from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.runner import LoadOptions, run_load
+from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.rundir import SLIS_FILE
 
 console = Console()
+
+
+def check_target_or_exit(
+    host: str,
+    target: TargetOptions,
+    traffic: Path | None = None,
+    user: UserKind = "replay",
+    timeout_s: float = 30,
+    roles_selectable: bool = True,
+) -> None:
+    """Probe the target once; list every finding; stop (exit 2) before any load if one is an error."""
+    from rolescope.loadtests.targets.preflight import judge_preflight
+    from rolescope.loadtests.targets.probe import check_target
+
+    with console.status(f"checking {host}"):
+        plan, probe = check_target(host, target, traffic, user, timeout_s, roles_selectable)
+    findings = judge_preflight(plan, probe)
+    errors = [f for f in findings if f.severity == "error"]
+    for finding in findings:
+        mark = "[bold red]✗[/]" if finding.severity == "error" else "[yellow]![/]"
+        console.print(f"{mark} {finding.text}", highlight=False)
+    if errors:
+        raise ConfigError(
+            f"the target check found {len(errors)} problem{'s' if len(errors) > 1 else ''} "
+            f"with {host} ({target.api}); nothing was sent"
+        )
 
 
 def run_with_progress(options: LoadOptions) -> Path:

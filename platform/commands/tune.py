@@ -121,6 +121,12 @@ def register(app: typer.Typer) -> None:
         if pid is not None and target is None:
             raise ConfigError("--pid only makes sense with --target (a launched service is profiled anyway)")
         console = Console()
+        if target is not None:
+            from rolescope.commands.load_view import check_target_or_exit
+            from rolescope.loadtests.targets.base import TargetOptions
+
+            # Before any load: the running service answers, accepts the key, serves every role replayed.
+            check_target_or_exit(target.rstrip("/"), TargetOptions(), roles_selectable=False)
         options = TuneOptions(
             out=out,
             quick=quick,

@@ -1,7 +1,9 @@
 """`POST /v1/chat/completions`, OpenAI-compatible, so model-server benchmark tools can drive a role.
 
-The model name is the role name. The route is stateless (the messages carry the
-history, as with any OpenAI server): nothing is written to session memory.
+The model name is the role name, and `GET /v1/models` lists the roles as models
+(benchmark clients and rolescope's own load check ask it which models exist).
+The route is stateless (the messages carry the history, as with any OpenAI
+server): nothing is written to session memory.
 Streaming follows OpenAI's chunk format, ends with `data: [DONE]`, and sends a
 usage chunk first when `stream_options.include_usage` is set.
 """
@@ -158,5 +160,19 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
                 }
             ],
             "usage": _usage(result.usage.input_tokens, result.usage.output_tokens),
+        }
+    )
+
+
+@router.get("/v1/models", tags=["openai-compatible"])
+async def list_models(request: Request) -> JSONResponse:
+    """OpenAI-compatible model list: one model per role served."""
+    roles = context_of(request).chat_service.roles
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "rolescope"} for name in roles
+            ],
         }
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -105,3 +106,10 @@ def test_an_inference_failure_is_a_server_error_on_both_paths(tmp_path: Path, fa
         # The failure arrives as an error event inside the 200 stream; the client raises on it.
         with pytest.raises(openai.APIError, match="role 'sherlock' failed to answer"):
             list(stream)
+
+
+def test_models_lists_every_role_served(client: openai.OpenAI, api: ServiceProcess) -> None:
+    models = client.models.list()
+    served = {role["name"] for role in httpx.get(f"{api.url}/v1/roles").json()["roles"]}
+    assert {model.id for model in models.data} == served and "sherlock" in served
+    assert all(model.owned_by == "rolescope" for model in models.data)

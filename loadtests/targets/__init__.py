@@ -1,0 +1,1 @@
+"""Target protocols: one module per protocol behind the interface in `base`, registered in `registry`."""

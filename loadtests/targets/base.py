@@ -1,0 +1,171 @@
+"""The interface every target protocol implements, and the plain data that crosses it.
+
+A user hands an adapter a `TurnCall` (the planned turn, its session and, for
+stateless protocols, the conversation so far); the adapter answers with an
+`HttpCall` to send. The answer comes back through a `ReplyReader` (fed line by
+line with arrival times when streamed, or given the whole body) and ends as a
+`Reply`: token arrival times, output tokens, the reply text and an error. Users,
+shapes, schedules and SLIs only ever see these types, never a protocol.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ApiName = Literal["rolescope", "openai", "template"]
+# Fewer tokens than this cannot tell a stream from a single write.
+ALL_AT_ONCE_MIN_TOKENS = 3
+ALL_AT_ONCE_SPAN_S = 0.0005
+_SECRET_HEADER_WORDS = ("authorization", "key", "token", "secret", "cookie", "password")
+
+
+class TargetOptions(BaseModel):
+    """How to speak to the target; travels to every load process as one JSON environment variable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: ApiName = "rolescope"
+    template: Path | None = Field(default=None, description="template YAML (api=template)")
+    model: str | None = Field(default=None, description="model to ask for; default: the traffic's role")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+    api_key_env: str | None = Field(default=None, description="variable holding the API key")
+    max_tokens: int | None = Field(default=None, ge=1)
+    ignore_eos: bool = False
+    history_turns: int | None = Field(default=None, ge=0, description="earlier exchanges resent")
+    roles_path: Path | None = Field(default=None, description="role file or folder: personas")
+    role_map: dict[str, str] = Field(default_factory=dict, description="traffic role -> role sent")
+    insecure: bool = False
+    ca_file: Path | None = None
+
+    def key_variable(self) -> str:
+        """The environment variable the API key is read from."""
+        if self.api_key_env:
+            return self.api_key_env
+        return "OPENAI_API_KEY" if self.api == "openai" else "ROLESCOPE_LOAD_API_KEY"
+
+    def shown(self) -> dict[str, object]:
+        """These options as written to settings.json: header values that look secret are masked."""
+        data = self.model_dump(mode="json")
+        data["headers"] = {
+            name: "***" if any(word in name.lower() for word in _SECRET_HEADER_WORDS) else value
+            for name, value in self.headers.items()
+        }
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One earlier turn of a conversation: what the user said and what the target really answered."""
+
+    message: str
+    reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCall:
+    """A planned turn, as an adapter needs it."""
+
+    message: str
+    role: str
+    session_id: str
+    stream: bool
+    history: tuple[Exchange, ...] = ()
+    persona: str | None = None  # the role's system prompt, when a role file gives it
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """The request an adapter wants sent; `stream` says whether to read the answer line by line."""
+
+    method: str
+    path: str
+    body: bytes | None
+    headers: Mapping[str, str]
+    stream: bool
+
+    @property
+    def name(self) -> str:
+        """The request's name in Locust's statistics and the sample's kind."""
+        return "stream" if self.stream else "chat"
+
+
+@dataclass(slots=True)
+class Reply:
+    """What one answer said, in the terms every SLI is computed from (times are unix seconds)."""
+
+    token_times: list[float] = field(default_factory=list)
+    output_tokens: int = 0
+    text: str = ""
+    error: str | None = None
+    input_tokens: int | None = None
+
+    @property
+    def first_token_at(self) -> float | None:
+        return self.token_times[0] if self.token_times else None
+
+    def inter_token_latencies(self) -> list[float]:
+        return [later - earlier for earlier, later in itertools.pairwise(self.token_times)]
+
+    def arrived_all_at_once(self) -> bool:
+        times = self.token_times
+        return len(times) >= ALL_AT_ONCE_MIN_TOKENS and times[-1] - times[0] < ALL_AT_ONCE_SPAN_S
+
+
+class ReplyReader(Protocol):
+    """Reads one streamed answer: raw lines (bytes, with or without their ending) in arrival order."""
+
+    def feed(self, line: bytes, now: float) -> None: ...
+
+    def close(self, now: float) -> Reply: ...
+
+
+class TargetAdapter(Protocol):
+    """One target protocol. Built once per load process from `TargetOptions`; must be cheap per call."""
+
+    @property
+    def stateless(self) -> bool:
+        """True when the target keeps no conversation, so each call must carry the history."""
+        ...
+
+    def request(self, call: TurnCall) -> HttpCall: ...
+
+    def stream_reader(self) -> ReplyReader: ...
+
+    def read_body(self, body: bytes) -> Reply:
+        """Reads a whole (not streamed) 2xx answer."""
+        ...
+
+
+def http_error_text(status: int, body: bytes) -> str:
+    """A one-line description of a non-2xx answer, from the usual error shapes."""
+    detail = ""
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        payload = body[:120].decode("utf-8", "replace").strip()
+    if isinstance(payload, dict):
+        error = payload.get("error", payload.get("detail", ""))
+        if isinstance(error, dict):
+            detail = " ".join(str(error.get(k, "")) for k in ("code", "message") if error.get(k)) or str(
+                error
+            )
+        else:
+            detail = str(error)
+    elif isinstance(payload, str):
+        detail = payload
+    return f"HTTP {status}: {detail}".strip().rstrip(":")[:200]
+
+
+def bearer(headers: Mapping[str, str], api_key: str | None) -> dict[str, str]:
+    """The headers with `Authorization: Bearer <key>` when there is a key (given headers win)."""
+    merged = dict(headers)
+    if api_key and not any(name.lower() == "authorization" for name in merged):
+        merged["Authorization"] = f"Bearer {api_key}"
+    return merged

@@ -1,0 +1,1 @@
+"""Template files for `rolescope load --api template --template FILE`."""
