@@ -24,7 +24,7 @@ import yaml
 
 from rolescope.errors import EnvironmentProblem
 from rolescope.gate.collect import MEMORY_ERROR_FILE
-from rolescope.tune.procstats import cpu_seconds, rss_bytes
+from rolescope.procstats import cpu_seconds, rss_bytes
 
 Status = Callable[[str], None]
 SERVICE_FILE = "service.json"
