@@ -73,18 +73,14 @@ class EventStreamDecoder:
             self._at_start = False
             if chunk.startswith(_BOM):
                 chunk = chunk[len(_BOM) :]
-        self._skip_lf = chunk[-1:] == b"\r"
-        events: list[ServerSentEvent] = []
         # bytes.splitlines splits on exactly the three SSE line endings: CRLF, LF and CR.
-        for line in chunk.splitlines(keepends=True):
-            end = line[-1:]
-            if end == b"\n":
-                line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
-            elif end == b"\r":
-                line = line[:-1]
-            else:
-                self._buffer = line  # an unfinished last line
-                break
+        lines = chunk.splitlines()
+        if chunk.endswith(b"\r"):
+            self._skip_lf = True
+        elif lines and not chunk.endswith(b"\n"):
+            self._buffer = lines.pop()  # an unfinished last line
+        events: list[ServerSentEvent] = []
+        for line in lines:
             if not line:
                 data = self._data
                 if data:
@@ -93,23 +89,22 @@ class EventStreamDecoder:
                     )
                     self._data = []
                 self._event = ""
-            elif line[:1] != b":":  # not a comment (keep-alives are comments)
-                self._field(line)
+                continue
+            name, _, value = line.partition(b":")
+            if not name:
+                continue  # a comment (keep-alives are comments)
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                self._data.append(value.decode("utf-8", "replace"))
+            elif name == b"event":
+                self._event = value.decode("utf-8", "replace")
+            elif name == b"id":
+                if b"\0" not in value:
+                    self._last_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit() and value.isascii():
+                self._retry = int(value)
         return events
-
-    def _field(self, line: bytes) -> None:
-        name, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
-        elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
-        elif name == b"id":
-            if b"\0" not in value:
-                self._last_id = value.decode("utf-8", "replace")
-        elif name == b"retry" and value.isdigit() and value.isascii():
-            self._retry = int(value)
 
 
 def decode_all(body: bytes) -> list[ServerSentEvent]:
