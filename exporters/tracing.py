@@ -1,12 +1,24 @@
-"""OpenTelemetry SDK setup from the standard `OTEL_*` variables, and nothing else.
+"""OpenTelemetry SDK setup: the SDK reads its own `OTEL_*` variables; rolescope validates and defaults.
 
 Traces are off unless an OTLP endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or
-`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). With an endpoint and no
-`OTEL_TRACES_SAMPLER`, rolescope head-samples 10 % of traces, parent-based.
-Spans leave through a `BatchSpanProcessor` only, so a request never waits for
-an exporter; what the exporter cannot take is dropped and counted in
-`rolescope_telemetry_dropped_total{signal="spans"}` (the first failure is logged
-once). Bad values are rejected at start-up; at run time telemetry only degrades.
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). The SDK and its OTLP exporters read the
+endpoint, headers, timeout, compression, certificates, resource attributes,
+service name, batch settings and the sampler from the environment themselves.
+rolescope adds three things on top:
+
+- validation at start-up: a bad value is a `ConfigError` naming the variable
+  and what was expected (the SDK would log a warning and carry on with a
+  default), every problem at once;
+- the exporter class, chosen by `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`
+  (`http/protobuf`, the default, or `grpc`);
+- with no `OTEL_TRACES_SAMPLER`, head sampling of 10 % of traces, parent-based
+  (`OTEL_TRACES_SAMPLER_ARG` alone changes the ratio), and `rolescope` as the
+  service name when none is set.
+
+Spans leave through a bounded batch queue only (`span_export`), so a request
+never waits for an exporter; what cannot leave is dropped and counted in
+`rolescope_telemetry_dropped_total{signal="spans"}`. At run time telemetry only
+degrades.
 
 Unsampled requests are the common case (90 % by default), so the tracer takes
 shortcuts for them. A root span's sampling decision is made up front from the
@@ -22,149 +34,133 @@ import logging
 import random
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    TraceIdRatioBased,
-)
-from opentelemetry.util.types import Attributes
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from rolescope.errors import ConfigError
-from rolescope.exporters import names
+from rolescope.exporters.span_export import BoundedBatchSpanProcessor, DropCounter, quiet_exporter_loggers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_NAME: Final = "rolescope"
 DEFAULT_SAMPLER: Final = "parentbased_traceidratio"
 DEFAULT_RATIO: Final = 0.1
+DEFAULT_MAX_QUEUE_SIZE: Final = 2048  # the SDK's own default for OTEL_BSP_MAX_QUEUE_SIZE
 PROTOCOLS: Final = ("http/protobuf", "grpc")
+# `key1=value1,key2=value2` (W3C Baggage form); the SDK would skip a malformed item with a warning.
+PAIR_VARIABLES: Final = (
+    "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+)
 SAMPLERS: Final = (
     "always_on", "always_off", "traceidratio",
     "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
 )
-# The OTLP exporters log every failed batch; rolescope logs the first one and counts the rest.
-_EXPORTER_LOGGERS: Final = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.grpc.exporter",
-    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
-)
 
-DropCounter = Callable[[str, int], None]  # (reason, spans)
+__all__ = ["DropCounter", "TracingConfig", "build_provider", "install_tracing", "read_config"]
 
 
 @dataclass(frozen=True, slots=True)
 class TracingConfig:
-    endpoint: str
+    """What rolescope needs to know of the `OTEL_*` settings; the SDK reads the rest itself."""
+
+    endpoint: str  # as configured, for messages only: the exporter reads it from the environment
     protocol: str
     sampler_name: str
-    ratio: float | None
-    resource_attributes: dict[str, str]
-
-    @property
-    def service_name(self) -> str:
-        return self.resource_attributes["service.name"]
+    ratio: float | None  # the root ratio of a `*traceidratio` sampler
+    sdk_sampler: bool  # OTEL_TRACES_SAMPLER is set: the SDK builds the sampler from the environment
+    max_queue_size: int
 
 
 def _env(environ: Mapping[str, str], key: str) -> str:
     return environ.get(key, "").strip()
 
 
-def read_config(environ: Mapping[str, str], service_version: str = "") -> TracingConfig | None:
-    """The tracing settings from `OTEL_*` variables; None when traces are off."""
-    if _env(environ, "OTEL_SDK_DISABLED").lower() == "true":
-        return None
-    exporter = _env(environ, "OTEL_TRACES_EXPORTER").lower() or "otlp"
-    if exporter == "none":
-        return None
-    if exporter != "otlp":
-        raise ConfigError(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported; expected 'otlp' or 'none'.")
-    protocol = (
-        _env(environ, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env(environ, "OTEL_EXPORTER_OTLP_PROTOCOL")
-    ).lower() or "http/protobuf"
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; expected one of {PROTOCOLS}."
-        )
-    endpoint = _traces_endpoint(environ, protocol)
-    if endpoint is None:
-        return None
-    sampler_name = _env(environ, "OTEL_TRACES_SAMPLER").lower()
-    ratio_arg = _env(environ, "OTEL_TRACES_SAMPLER_ARG")
-    if not sampler_name:
-        sampler_name = DEFAULT_SAMPLER
-        ratio_default = DEFAULT_RATIO
-    else:
-        ratio_default = 1.0  # the specification's default once a ratio sampler is named explicitly
-    if sampler_name not in SAMPLERS:
-        raise ConfigError(
-            f"OTEL_TRACES_SAMPLER={sampler_name!r} is not supported; expected one of {', '.join(SAMPLERS)}."
-        )
-    ratio: float | None = None
-    if sampler_name.endswith("traceidratio"):
-        ratio = _parse_ratio(ratio_arg) if ratio_arg else ratio_default
-    attributes = parse_resource_attributes(_env(environ, "OTEL_RESOURCE_ATTRIBUTES"))
-    attributes["service.name"] = (
-        _env(environ, "OTEL_SERVICE_NAME") or attributes.get("service.name") or DEFAULT_SERVICE_NAME
-    )
-    if service_version:
-        attributes.setdefault("service.version", service_version)
-    return TracingConfig(endpoint, protocol, sampler_name, ratio, attributes)
-
-
-def _traces_endpoint(environ: Mapping[str, str], protocol: str) -> str | None:
-    specific = _env(environ, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    base = _env(environ, "OTEL_EXPORTER_OTLP_ENDPOINT")
-    chosen = specific or base
-    if not chosen:
-        return None
-    parsed = urllib.parse.urlparse(chosen)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        key = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" if specific else "OTEL_EXPORTER_OTLP_ENDPOINT"
-        raise ConfigError(f"{key}={chosen!r} is not a URL; expected e.g. 'http://127.0.0.1:4318'.")
-    if specific or protocol == "grpc":
-        return chosen
-    # The base endpoint gets the signal path appended (OTLP exporter specification).
-    return chosen.rstrip("/") + "/v1/traces"
-
-
-def _parse_ratio(value: str) -> float:
+def _ratio(value: str, problems: list[str]) -> float:
     try:
         ratio = float(value)
     except ValueError:
         ratio = -1.0
     if not 0.0 <= ratio <= 1.0:
-        raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG={value!r} is not a ratio; expected a number from 0 to 1.")
+        problems.append(f"OTEL_TRACES_SAMPLER_ARG={value!r} is not a ratio; expected a number from 0 to 1.")
     return ratio
 
 
-def parse_resource_attributes(value: str) -> dict[str, str]:
-    """`key1=value1,key2=value2` with percent-encoded values (W3C Baggage octets)."""
-    attributes: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"OTEL_RESOURCE_ATTRIBUTES item {item!r} is not key=value.")
-        attributes[key.strip()] = urllib.parse.unquote(raw.strip())
-    return attributes
+def _check_pairs(environ: Mapping[str, str], key: str, problems: list[str]) -> None:
+    """`key1=value1,key2=value2`, the W3C Baggage form of resource attributes and OTLP headers."""
+    for item in filter(None, (part.strip() for part in _env(environ, key).split(","))):
+        name, sep, _ = item.partition("=")
+        if not sep or not name.strip():
+            problems.append(f"{key} item {item!r} is not key=value.")
 
 
-def build_sampler(config: TracingConfig) -> Sampler:
-    ratio = config.ratio if config.ratio is not None else 1.0
-    root: Sampler = {
-        "always_on": ALWAYS_ON, "always_off": ALWAYS_OFF,
-    }.get(config.sampler_name.removeprefix("parentbased_")) or TraceIdRatioBased(ratio)
-    return ParentBased(root) if config.sampler_name.startswith("parentbased_") else root
+def _check_endpoint(environ: Mapping[str, str], problems: list[str]) -> str | None:
+    for key in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        value = _env(environ, key)
+        if value:
+            parsed = urllib.parse.urlparse(value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                problems.append(f"{key}={value!r} is not a URL; expected e.g. 'http://127.0.0.1:4318'.")
+            return value
+    return None
+
+
+def read_config(environ: Mapping[str, str]) -> TracingConfig | None:
+    """Validate the `OTEL_*` settings tracing depends on; None when traces are off.
+
+    `environ` must be the environment the SDK will read (the process's own), or the
+    validation would check other values than the ones applied.
+    """
+    if _env(environ, "OTEL_SDK_DISABLED").lower() == "true":
+        return None
+    exporter = _env(environ, "OTEL_TRACES_EXPORTER").lower() or "otlp"
+    if exporter == "none":
+        return None
+    problems: list[str] = []
+    if exporter != "otlp":
+        problems.append(f"OTEL_TRACES_EXPORTER={exporter!r} is not supported; expected 'otlp' or 'none'.")
+    protocol_keys = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol_key = next((k for k in protocol_keys if _env(environ, k)), protocol_keys[1])
+    protocol = _env(environ, protocol_key).lower() or "http/protobuf"
+    if protocol not in PROTOCOLS:
+        expected = ", ".join(PROTOCOLS)
+        problems.append(f"{protocol_key}={protocol!r} is not supported; expected one of {expected}.")
+    endpoint = _check_endpoint(environ, problems)
+    if endpoint is None and not problems:
+        return None  # traces off: the sampler, resource and batch settings are never applied
+    sampler_name = _env(environ, "OTEL_TRACES_SAMPLER").lower()
+    sdk_sampler = bool(sampler_name)
+    if sampler_name and sampler_name not in SAMPLERS:
+        problems.append(
+            f"OTEL_TRACES_SAMPLER={sampler_name!r} is not supported; expected one of {', '.join(SAMPLERS)}."
+        )
+    sampler_name = sampler_name or DEFAULT_SAMPLER
+    ratio_arg = _env(environ, "OTEL_TRACES_SAMPLER_ARG")
+    # The specification's default ratio is 1 once a ratio sampler is named; rolescope's own default is 10 %.
+    ratio = _ratio(ratio_arg, problems) if ratio_arg else (1.0 if sdk_sampler else DEFAULT_RATIO)
+    for key in PAIR_VARIABLES:
+        _check_pairs(environ, key, problems)
+    queue_size = _env(environ, "OTEL_BSP_MAX_QUEUE_SIZE")
+    if queue_size and not (queue_size.isdigit() and int(queue_size) > 0):
+        problems.append(f"OTEL_BSP_MAX_QUEUE_SIZE={queue_size!r} is not a positive whole number.")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    assert endpoint is not None  # an unset endpoint returned above, a bad one is a problem
+    return TracingConfig(
+        endpoint=endpoint,
+        protocol=protocol,
+        sampler_name=sampler_name,
+        ratio=ratio if sampler_name.endswith("traceidratio") else None,
+        sdk_sampler=sdk_sampler,
+        max_queue_size=int(queue_size) if queue_size else DEFAULT_MAX_QUEUE_SIZE,
+    )
 
 
 # --- the shortcut for unsampled requests --------------------------------------------------
@@ -255,148 +251,91 @@ class ShortcutTracer(trace.Tracer):
         return self._inner.start_as_current_span(name, context, *args, **kwargs)
 
 
-def root_bound(sampler: Sampler) -> int | None:
-    """The bound on a trace id's low 64 bits under which `sampler` samples a root span.
-
-    None when the rule is not known (a sampler rolescope does not build), and the SDK decides.
-    """
-    # ParentBased keeps its root sampler private; without it the SDK decides every root.
-    root = getattr(sampler, "_root", None) if isinstance(sampler, ParentBased) else sampler
-    if isinstance(root, TraceIdRatioBased):
-        return root.bound
-    if root is ALWAYS_ON:
+def root_bound(config: TracingConfig) -> int | None:
+    """The bound on a trace id's low 64 bits under which the configured sampler samples a root span."""
+    root = config.sampler_name.removeprefix("parentbased_")
+    if root == "always_on":
         return TraceIdRatioBased.TRACE_ID_LIMIT + 1
-    if root is ALWAYS_OFF:
+    if root == "always_off":
         return 0
+    if root == "traceidratio" and config.ratio is not None:
+        return TraceIdRatioBased.get_bound_for_rate(config.ratio)
     return None
 
 
 class ShortcutTracerProvider(TracerProvider):
     """A TracerProvider whose tracers take the unsampled shortcuts (parent-based samplers only)."""
 
-    def __init__(self, sampler: Sampler, **kwargs: Any) -> None:
+    def __init__(self, root_bound: int | None, **kwargs: Any) -> None:
         ids = PresetIdGenerator()
-        super().__init__(sampler=sampler, id_generator=ids, **kwargs)
+        super().__init__(id_generator=ids, **kwargs)
         self._preset_ids = ids
-        self._root_bound = root_bound(sampler)
+        self._root_bound = root_bound
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
         return ShortcutTracer(super().get_tracer(*args, **kwargs), self._preset_ids, self._root_bound)
 
 
-# --- export: batch only, drops counted ----------------------------------------------------
-class _OnlyFirstRecord(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        first, self._seen = not self._seen, True
-        return first
+def _sampler(config: TracingConfig) -> Sampler | None:
+    """rolescope's default sampler, or None for the one the SDK builds from OTEL_TRACES_SAMPLER."""
+    if config.sdk_sampler:
+        return None
+    return ParentBased(TraceIdRatioBased(config.ratio if config.ratio is not None else DEFAULT_RATIO))
 
 
-_quieted = threading.Lock()
-
-
-def _quiet_exporter_loggers() -> None:
-    with _quieted:
-        for name in _EXPORTER_LOGGERS:
-            logger = logging.getLogger(name)
-            if not any(isinstance(f, _OnlyFirstRecord) for f in logger.filters):
-                logger.addFilter(_OnlyFirstRecord())
-
-
-class DropCountingExporter(SpanExporter):
-    """Wraps an OTLP exporter: a failed batch is counted as dropped spans, never raised."""
-
-    def __init__(self, inner: SpanExporter, on_drop: DropCounter, endpoint: str) -> None:
-        self._inner = inner
-        self._on_drop = on_drop
-        self._endpoint = endpoint
-        self._logged = threading.Event()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-            error = "" if result is SpanExportResult.SUCCESS else "the exporter reported a failure"
-        except Exception as exc:  # telemetry must never break the host
-            result, error = SpanExportResult.FAILURE, repr(exc)
-        if result is not SpanExportResult.SUCCESS:
-            self._on_drop(names.DROP_REASON_EXPORT_FAILED, len(spans))
-            if not self._logged.is_set():
-                self._logged.set()
-                log.warning(
-                    "exporting spans to %s failed (%s); spans are dropped and counted in %s from now on",
-                    self._endpoint, error, names.TELEMETRY_DROPPED_TOTAL,
-                )
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-class CountingBatchSpanProcessor(BatchSpanProcessor):
-    """A BatchSpanProcessor that drops the newest span when its queue is full, and counts it.
-
-    The SDK would log a warning per span and evict the oldest one; under a dead
-    exporter and full load that is thousands of log lines a second.
-    """
-
-    def __init__(self, exporter: SpanExporter, on_drop: DropCounter, **kwargs: Any) -> None:
-        super().__init__(exporter, **kwargs)
-        self._on_drop = on_drop
-        batch = getattr(self, "_batch_processor", None)
-        self._queue = getattr(batch, "_queue", None)
-        self._capacity = int(getattr(batch, "_max_queue_size", 0))
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if not (span.context and span.context.trace_flags.sampled):
-            return
-        if self._queue is not None and len(self._queue) >= self._capacity:
-            self._on_drop(names.DROP_REASON_QUEUE_FULL, 1)
-            return
-        super().on_end(span)
+def _resource(service_version: str) -> Resource:
+    # Resource.create lets the attributes passed in win over the environment; the
+    # environment must win over rolescope's defaults, so it is merged again on top.
+    defaults = {"service.name": DEFAULT_SERVICE_NAME}
+    if service_version:
+        defaults["service.version"] = service_version
+    return Resource.create(defaults).merge(OTELResourceDetector().detect())
 
 
 def _make_exporter(config: TracingConfig) -> SpanExporter:
+    """The OTLP exporter for the protocol; it reads endpoint, headers, timeout and TLS from `OTEL_*`."""
     if config.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        return GrpcExporter(endpoint=config.endpoint, insecure=config.endpoint.startswith("http://"))
+        return GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-    return HttpExporter(endpoint=config.endpoint)
+    return HttpExporter()
 
 
 def build_provider(
     config: TracingConfig,
     on_drop: DropCounter,
     exporter: SpanExporter | None = None,
+    *,
+    service_version: str = "",
     **batch_options: Any,
 ) -> TracerProvider:
-    """A provider exporting through a counting batch processor (exporter injectable for tests)."""
-    sampler = build_sampler(config)
-    provider_class = ShortcutTracerProvider if isinstance(sampler, ParentBased) else TracerProvider
-    attributes: Attributes = dict(config.resource_attributes)
-    provider = provider_class(sampler=sampler, resource=Resource.create(attributes))
+    """A provider exporting through a bounded, counting batch queue (exporter injectable for tests)."""
+    kwargs: dict[str, Any] = {"sampler": _sampler(config), "resource": _resource(service_version)}
+    if config.sampler_name.startswith("parentbased_"):
+        provider: TracerProvider = ShortcutTracerProvider(root_bound(config), **kwargs)
+    else:
+        provider = TracerProvider(**kwargs)
+    batch_options.setdefault("max_queue_size", config.max_queue_size)
     inner = exporter if exporter is not None else _make_exporter(config)
-    counting = DropCountingExporter(inner, on_drop, config.endpoint)
-    provider.add_span_processor(CountingBatchSpanProcessor(counting, on_drop, **batch_options))
-    _quiet_exporter_loggers()
+    processor = BoundedBatchSpanProcessor(inner, on_drop, config.endpoint, **batch_options)
+    provider.add_span_processor(processor)
+    quiet_exporter_loggers()
     return provider
 
 
 def install_tracing(
     environ: Mapping[str, str], on_drop: DropCounter, service_version: str = ""
 ) -> TracerProvider | None:
-    """Install the global tracer provider from `OTEL_*`; None (and nothing installed) when off."""
-    config = read_config(environ, service_version)
+    """Install the global tracer provider from `OTEL_*`; None (and nothing installed) when off.
+
+    `environ` is validated; the SDK then reads the same variables from the process environment.
+    """
+    config = read_config(environ)
     if config is None:
         return None
-    provider = build_provider(config, on_drop)
+    provider = build_provider(config, on_drop, service_version=service_version)
     trace.set_tracer_provider(provider)
     log.info(
         "tracing to %s over %s, sampler %s%s", config.endpoint, config.protocol, config.sampler_name,

@@ -18,6 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from rolescope.event_stream import EventStreamDecoder
+
 
 def find_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -233,9 +235,10 @@ def _one_request(client: httpx.Client, url: str, role: str, stream: bool) -> Loa
     ttft: float | None = None
     try:
         if stream:
+            decoder = EventStreamDecoder()
             with client.stream("POST", f"{url}/v1/chat", json=body) as response:
-                for line in response.iter_lines():
-                    if ttft is None and line.startswith("data:"):
+                for chunk in response.iter_bytes():
+                    if ttft is None and decoder.feed(chunk):
                         ttft = time.perf_counter() - started
                 ok = response.status_code == 200
         else:

@@ -15,7 +15,7 @@ throughput ratios against `off` measured in the same round, median over the
 rounds, so machine speed and load drifting during the run cancel out. Target:
 `default` keeps at least 0.90.
 
-Each run also reads the service's CPU time from /proc, for CPU seconds per
+Each run also reads the service's CPU time (psutil), for CPU seconds per
 request: a single-worker service that is CPU-bound serves 1 / (CPU per request)
 requests a second when it has a core to itself, and that figure hardly moves when
 other work shares the machine, so `off`'s CPU per request over the variant's is
@@ -26,7 +26,6 @@ printed next to the throughput ratio as a steadier estimate of the same cost.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from rolescope.errors import EnvironmentProblem
+from rolescope.procstats import process_cpu_seconds
 
 if TYPE_CHECKING:
     from rolescope.serving.launcher import ServiceProcess
@@ -95,12 +95,6 @@ def fast_roles(folder: Path) -> Path:
     return folder
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (export, SQLite) included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wrk_rps(url: str, script: Path, seconds: int, connections: int = 16) -> float:
     return wrk_run(url, script, seconds, connections)[0]
 
@@ -127,9 +121,9 @@ def wrk_run(url: str, script: Path, seconds: int, connections: int = 16) -> tupl
 
 def measure(service: ServiceProcess, script: Path, seconds: int) -> tuple[float, float]:
     """(requests per second, CPU seconds per request) of the service under one wrk run."""
-    before = cpu_seconds(service.pid)
+    before = process_cpu_seconds(service.pid)
     rps, requests = wrk_run(service.url, script, seconds)
-    return rps, (cpu_seconds(service.pid) - before) / max(requests, 1)
+    return rps, (process_cpu_seconds(service.pid) - before) / max(requests, 1)
 
 
 def round_order(names: list[str], round_index: int) -> list[str]:

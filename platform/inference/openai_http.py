@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from rolescope.event_stream import EventStreamDecoder
 from rolescope.inference.base import (
     InferenceError,
     InferenceInput,
@@ -110,39 +111,42 @@ class OpenAIHttpBackend:
         try:
             if response.status_code != 200:
                 raise InferenceError(f"{model_id} at {self._base_url} answered HTTP {response.status_code}")
-            lines = response.aiter_lines()
-            while True:
+            chunks = response.aiter_bytes()
+            decoder = EventStreamDecoder()
+            done = False
+            while not done:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        line = await anext(lines)
+                        chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
                     raise self._timeout(model_id, timeout_ms) from exc
                 except httpx.HTTPError as exc:
                     raise InferenceError(f"{model_id} at {self._base_url}: {type(exc).__name__}") from exc
-                data = line[5:].strip() if line.startswith("data:") else None
-                if data is None:
-                    continue
-                if data == "[DONE]":
-                    break
-                try:
-                    event = json.loads(data)
-                    if "error" in event:
+                pieces: list[str] = []
+                for event in decoder.feed(chunk):
+                    if event.data == "[DONE]":
+                        done = True
+                        break
+                    if event.event == "error":
                         raise InferenceError(f"{model_id} at {self._base_url} failed mid-stream")
-                    if event.get("usage"):
-                        usage = Usage(
-                            int(event["usage"].get("prompt_tokens", 0)),
-                            int(event["usage"].get("completion_tokens", 0)),
-                        )
-                    pieces = []
-                    for choice in event.get("choices") or ():
-                        finish = choice.get("finish_reason") or finish
-                        pieces.append((choice.get("delta") or {}).get("content") or "")
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    raise InferenceError(
-                        f"{model_id} at {self._base_url} sent a malformed stream chunk"
-                    ) from exc
+                    try:
+                        body = json.loads(event.data)
+                        if "error" in body:
+                            raise InferenceError(f"{model_id} at {self._base_url} failed mid-stream")
+                        if body.get("usage"):
+                            usage = Usage(
+                                int(body["usage"].get("prompt_tokens", 0)),
+                                int(body["usage"].get("completion_tokens", 0)),
+                            )
+                        for choice in body.get("choices") or ():
+                            finish = choice.get("finish_reason") or finish
+                            pieces.append((choice.get("delta") or {}).get("content") or "")
+                    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                        raise InferenceError(
+                            f"{model_id} at {self._base_url} sent a malformed stream chunk"
+                        ) from exc
                 for text in pieces:
                     if text:
                         yield TokenChunk(text)

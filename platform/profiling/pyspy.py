@@ -8,7 +8,6 @@ saying which of those is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -16,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rolescope.errors import ConfigError, EnvironmentProblem
+from rolescope.procstats import children_of, is_python, process_cpu_seconds
 
 CAP_SYS_PTRACE = 19
 PERMISSION_HINTS = ("permission denied", "operation not permitted", "eperm")
@@ -31,7 +31,10 @@ def py_spy_binary(explicit: str | None = None) -> str:
 
 
 def has_ptrace_capability(status_text: str) -> bool:
-    """Whether a /proc/<pid>/status text shows CAP_SYS_PTRACE in the effective set."""
+    """Whether a /proc/<pid>/status text shows CAP_SYS_PTRACE in the effective set.
+
+    psutil reports no capabilities, so this one figure is still read from /proc.
+    """
     for line in status_text.splitlines():
         if line.startswith("CapEff:"):
             return bool(int(line.split()[1], 16) >> CAP_SYS_PTRACE & 1)
@@ -95,42 +98,6 @@ def record_raw(
         raise EnvironmentProblem(explain_failure(result.stderr + result.stdout, target))
 
 
-def children_of(pid: int) -> list[int]:
-    """Every live descendant of `pid` (read from /proc, Linux only)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = sorted(p for p, parent in parents.items() if parent == current)
-        found += kids
-        frontier += kids
-    return found
-
-
-def cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def _is_python(pid: int) -> bool:
-    try:
-        return "python" in os.readlink(f"/proc/{pid}/exe").rsplit("/", 1)[-1]
-    except OSError:
-        return False
-
-
 def find_serving_worker(
     pid: int, probe_seconds: float = 0.5, sleep: Callable[[float], None] = time.sleep
 ) -> int:
@@ -140,10 +107,10 @@ def find_serving_worker(
     processes; the parent only supervises. Under load the worker that serves
     requests is the one whose CPU time moves.
     """
-    candidates = [p for p in [pid, *children_of(pid)] if _is_python(p)]
+    candidates = [p for p in [pid, *children_of(pid)] if is_python(p)]
     if len(candidates) <= 1:
         return pid
-    before = {p: cpu_ticks(p) for p in candidates}
+    before = {p: process_cpu_seconds(p) for p in candidates}
     sleep(probe_seconds)
-    moved = {p: cpu_ticks(p) - before[p] for p in candidates}
-    return max(candidates, key=lambda p: (moved[p], cpu_ticks(p), -p))
+    moved = {p: process_cpu_seconds(p) - before[p] for p in candidates}
+    return max(candidates, key=lambda p: (moved[p], process_cpu_seconds(p), -p))

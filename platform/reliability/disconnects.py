@@ -1,7 +1,7 @@
 """SSE streams aborted mid-reply: generation must stop and the process must return to its baseline.
 
 A client that drops a stream leaves nothing behind: no task still generating, no open socket or
-file, no memory that keeps growing. Measured from outside the process (/proc, /metrics), after
+file, no memory that keeps growing. Measured from outside the process (psutil, /metrics), after
 a warm-up of the same work, so that one-off start-up allocations are not counted as a leak.
 """
 
@@ -15,7 +15,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from rolescope.exporters import names
-from rolescope.reliability.process import ManagedService, ProcessStats, write_test_roles
+from rolescope.procstats import ProcessStats
+from rolescope.reliability.process import ManagedService, write_test_roles
 from rolescope.reliability.workload import aborted_stream
 
 SETTLE_TIMEOUT_S = 10.0

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from rolescope.loadtests.runner import free_port, pinned
+from rolescope.procstats import ProcessStats, process_stats
 
 READY_TIMEOUT_S = 30.0
 # What `rolescope serve` runs, minus the CLI: settings come from the ROLESCOPE_* variables.
@@ -23,27 +24,6 @@ _SERVE = (
     "from rolescope.serving.server import run_server; from rolescope.settings import Settings; "
     "run_server(Settings())"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessStats:
-    rss_bytes: int
-    open_files: int
-    threads: int
-    cpu_s: float
-
-
-def process_stats(pid: int) -> ProcessStats:
-    """Resident memory, open file descriptors and threads of a live process (Linux /proc)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rss_kb = int(values.get("VmRSS", "0 kB").split()[0])
-    threads = int(values.get("Threads", "0").strip())
-    open_files = len(os.listdir(f"/proc/{pid}/fd"))
-    # utime and stime are fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return ProcessStats(rss_bytes=rss_kb * 1024, open_files=open_files, threads=threads, cpu_s=cpu_s)
 
 
 @dataclass

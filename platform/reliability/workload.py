@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from rolescope.event_stream import EventStreamDecoder, ServerSentEvent
+
 # Events that end a stream (rolescope.service.sse): `done` with the full answer, or `error`.
 TERMINAL_EVENTS = frozenset({"done", "error"})
 
@@ -82,24 +84,6 @@ class StreamOutcome:
     acked: bool
 
 
-def parse_sse(text: str) -> list[tuple[str, str]]:
-    """(event, data) pairs from an SSE body; events without a name are 'message'."""
-    events: list[tuple[str, str]] = []
-    name, data = "message", list[str]()
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line:
-            if data:
-                events.append((name, "\n".join(data)))
-            name, data = "message", list[str]()
-        elif line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-    if data:
-        events.append((name, "\n".join(data)))
-    return events
-
-
 def is_final_payload(data: str) -> bool:
     try:
         body = json.loads(data)
@@ -119,22 +103,22 @@ async def read_stream(
     client: httpx.AsyncClient, message: str, role: str | None = None, headers: dict[str, str] | None = None
 ) -> StreamOutcome:
     """One streamed chat, read to its end; reports whether a terminal event arrived."""
-    body = ""
+    decoder = EventStreamDecoder()
+    events: list[ServerSentEvent] = []
     status = 0
     try:
         async with client.stream(
             "POST", "/v1/chat", json=_body(message, role, stream=True), headers=headers
         ) as response:
             status = response.status_code
-            async for chunk in response.aiter_text():
-                body += chunk
+            async for chunk in response.aiter_bytes():
+                events += decoder.feed(chunk)
     except httpx.HTTPError:
         pass
-    events = parse_sse(body)
     terminal = None
     acked = False
     if events:
-        name, data = events[-1]
+        name, data, _ = events[-1]
         if name in TERMINAL_EVENTS:
             terminal = name
             acked = name != "error" and is_final_payload(data)
@@ -144,12 +128,13 @@ async def read_stream(
 async def aborted_stream(client: httpx.AsyncClient, role: str | None = None, after_events: int = 2) -> bool:
     """Open a stream, read a few events, then drop the connection mid-reply; True if it was mid-reply."""
     seen = 0
+    decoder = EventStreamDecoder()
     body = _body(unique_message("abort"), role, stream=True)
     async with client.stream("POST", "/v1/chat", json=body) as r:
         if r.status_code != 200:
             return False
-        async for chunk in r.aiter_text():
-            seen += chunk.count("event:")
+        async for chunk in r.aiter_bytes():
+            seen += len(decoder.feed(chunk))
             if seen >= after_events:
                 return True
     return False

@@ -23,6 +23,7 @@ import httpx
 import yaml
 
 from rolescope.errors import EnvironmentProblem
+from rolescope.procstats import cpu_seconds, rss_bytes
 from rolescope.rundir import (
     MEMORY_ERROR_FILE,
     MEMORY_FILE,
@@ -32,7 +33,6 @@ from rolescope.rundir import (
     SERVICE_LOG,
     load_dir_name,
 )
-from rolescope.tune.procstats import cpu_seconds, rss_bytes
 
 Status = Callable[[str], None]
 WARMUP_REQUESTS = 12

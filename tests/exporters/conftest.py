@@ -42,9 +42,10 @@ class OtlpReceiver:
     url: str
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)  # per request, names in lower case
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, body: bytes) -> None:
+    def add(self, body: bytes, headers: dict[str, str] | None = None) -> None:
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         decoded = []
@@ -66,6 +67,7 @@ class OtlpReceiver:
         with self.lock:
             self.requests += 1
             self.spans.extend(decoded)
+            self.headers.append(headers or {})
 
     def wait_for(
         self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 30.0
@@ -87,7 +89,7 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if self.path == "/v1/traces":
-                holder[0].add(body)
+                holder[0].add(body, {k.lower(): v for k, v in self.headers.items()})
                 payload = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -109,6 +111,30 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
     yield holder[0]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def otlp_grpc_receiver() -> Iterator[OtlpReceiver]:
+    """The same receiver over OTLP/gRPC (a real grpc server on a free loopback port)."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    port = server.add_insecure_port("127.0.0.1:0")
+    receiver = OtlpReceiver(url=f"http://127.0.0.1:{port}")
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+            metadata = {key.lower(): str(value) for key, value in context.invocation_metadata()}
+            receiver.add(request.SerializeToString(), metadata)
+            return ExportTraceServiceResponse()
+
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    server.start()
+    yield receiver
+    server.stop(grace=None)
 
 
 @pytest.fixture

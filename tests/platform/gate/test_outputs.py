@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from rolescope.gate.collect import collect
+from rolescope.gate.model import FunctionShift
 from rolescope.gate.outputs import judge_collected, write_all
 from rolescope.gate.policy import load_policy
+from rolescope.gate.report import ReportInputs, render_report, write_report
 from rolescope.memory.environment import capture_environment
 from rolescope.memory.model import Baseline, KindFigures
 
@@ -237,3 +239,50 @@ def test_without_a_reference_the_summary_shows_cpu_by_layer_then_by_function(
     assert "| event loop | 36.73 % | `Runner.run` 36.73 % |" in summary
     assert "| business | 36.73 % | `render_persona` 27.88 %, `ChatService.prepare` 8.85 % |" in summary
     assert (candidate / "profile" / "load-1" / "layers.json").is_file()
+
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def _inputs(tmp_path: Path, *, with_reference: bool) -> ReportInputs:
+    baseline = memory_file(tmp_path / "baseline.json", 1000.0, 200_000.0)
+    reference = [write_tune_dir(tmp_path / "ref", range(3))] if with_reference else None
+    candidate = write_tune_dir(tmp_path / "cand", range(10, 13), ttft=0.2)
+    collected = collect([candidate], reference, baseline)
+    policy = load_policy(None)
+    verdict = judge_collected(policy, collected)
+    verdict.notes.append(f"note {HOSTILE}")
+    verdict.hot_functions = [(f"handler{HOSTILE}", 0.4), ("json.dumps", 0.1)]
+    if with_reference:
+        verdict.suspects = [FunctionShift(f"slow{HOSTILE}", 0.1, 0.3)]
+    return ReportInputs(
+        verdict=verdict,
+        policy=policy,
+        candidate=collected.candidate,
+        reference=collected.reference,
+        memory=collected.memory,
+        memory_baseline=collected.memory_baseline,
+        function_shifts=[FunctionShift(f"shifted{HOSTILE}", 0.2, 0.25)],
+        links={f"flame graph {HOSTILE}": f'x.svg" onclick="{HOSTILE}'},
+        title=f"run {HOSTILE}",
+    )
+
+
+def test_a_function_name_with_a_script_tag_is_escaped_everywhere(tmp_path: Path) -> None:
+    for with_reference in (True, False):
+        report = render_report(_inputs(tmp_path / str(with_reference), with_reference=with_reference))
+        assert "<script" not in report
+        assert "&lt;script&gt;" in report
+        assert 'onclick="' not in report  # an attribute value cannot be closed from the data
+        expected = "slow&lt;script&gt;" if with_reference else "handler&lt;script&gt;"
+        assert expected in report
+
+
+def test_the_written_report_is_one_self_contained_page(tmp_path: Path) -> None:
+    path = write_report(_inputs(tmp_path, with_reference=True), tmp_path)
+    report = path.read_text()
+    assert path.name == "report.html" and report.startswith("<!doctype html>")
+    assert report.rstrip().endswith("</html>") and report.count("<svg") >= 5
+    assert "Functions to look at first" in report and "Function-share changes" in report
+    assert "memory per request vs baseline" in report
+    assert "<style>" in report and "<link " not in report and "<script" not in report

@@ -169,3 +169,69 @@ def test_a_plain_text_persona_reaches_the_model_server_verbatim_as_the_system_me
         {"role": "system", "content": prompt},
         {"role": "user", "content": "A tale, please."},
     ]
+
+
+# An upstream stream framed the way the SSE standard allows but no simple line reader expects:
+# a comment, a line split across writes, CRLF split between writes, lone-CR line endings,
+# one JSON chunk spread over two `data:` lines, and an event after `[DONE]` that must be ignored.
+AWKWARD_STREAM = (
+    b": keep-alive\r\n\r\n",
+    b'data: {"choices": [{"delta": {"content": "Hel',
+    b'lo"}}]}\r',
+    b"\n\r\n",
+    b'data: {"choices": [{"delta":\n',
+    b'data: {"content": " there"}}]}\n\n',
+    b'event: message\rdata: {"choices": [{"delta": {}, "finish_reason": "length"}],'
+    b' "usage": {"prompt_tokens": 3, "completion_tokens": 2}}\r\r',
+    b"data: [DONE]\n\n",
+    b'data: {"choices": [{"delta": {"content": "after the end"}}]}\n\n',
+)
+ERROR_STREAM = (
+    b'data: {"choices": [{"delta": {"content": "Hm"}}]}\n\n',
+    b'event: error\ndata: {"message": "upstream overloaded"}\n\n',
+)
+
+
+def _raw_sse_app(pieces: tuple[bytes, ...]):  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await asyncio.sleep(0.02)  # separate writes reach the client as separate reads
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def test_the_stream_is_read_as_server_sent_events_not_as_lines(asgi_server) -> None:  # type: ignore[no-untyped-def]
+    server = asgi_server(_raw_sse_app(AWKWARD_STREAM), lifespan="off")
+
+    async def run() -> list:  # type: ignore[type-arg]
+        backend = OpenAIHttpBackend(server.url)
+        try:
+            return [c async for c in backend.infer_stream("any", _inputs("hi"), 10_000)]
+        finally:
+            await backend.aclose()
+
+    chunks = asyncio.run(run())
+    assert [c.text for c in chunks] == ["Hello", " there", ""]
+    assert chunks[-1].usage is not None and chunks[-1].usage.output_tokens == 2
+    assert chunks[-1].finish_reason == "length"
+
+
+def test_an_error_event_mid_stream_is_an_inference_error(asgi_server) -> None:  # type: ignore[no-untyped-def]
+    server = asgi_server(_raw_sse_app(ERROR_STREAM), lifespan="off")
+
+    async def run() -> list[str]:
+        backend = OpenAIHttpBackend(server.url)
+        seen: list[str] = []
+        try:
+            async for chunk in backend.infer_stream("any", _inputs("hi"), 10_000):
+                seen.append(chunk.text)
+        finally:
+            await backend.aclose()
+        return seen
+
+    with pytest.raises(InferenceError, match="failed mid-stream"):
+        asyncio.run(run())

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from rolescope.event_stream import EventStreamDecoder
 from rolescope.serving.launcher import ServiceProcess, launch_service
 
 SLOW_ROLE = {
@@ -66,15 +67,10 @@ class Event:
 
 def read_events(response: httpx.Response) -> list[Event]:
     events: list[Event] = []
-    name, data = "message", []
-    for line in response.iter_lines():
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            events.append(Event(name, "\n".join(data), time.monotonic()))
-            name, data = "message", []
+    decoder = EventStreamDecoder()
+    for chunk in response.iter_bytes():
+        at = time.monotonic()
+        events += (Event(event.event, event.data, at) for event in decoder.feed(chunk))
     return events
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from rolescope.commands.serve import parse_faults
 from rolescope.errors import ConfigError
+from rolescope.event_stream import decode_all
 from rolescope.serving.launcher import launch_service
 from rolescope.serving.server import _banner_before_listen, settings_as_env
 from rolescope.settings import FaultSettings, Settings, bundled_roles_path
@@ -61,10 +62,11 @@ def test_a_planted_error_rate_fails_cleanly_everywhere(tmp_path: Path, fast_role
             "GET", f"{service.url}/v1/chat", params={"role": "grimble", "message": "Any ale?"}, timeout=30
         ) as response:
             body = response.read().decode()
-        assert "event: token" in body  # the planted fault strikes halfway through the reply
-        error = body.split("event: error", 1)[1].split("data:", 1)[1].strip().splitlines()[0]
-        assert json.loads(error)["error"]["code"] == "inference_failed"
-        assert "event: done" not in body
+        events = decode_all(body.encode())
+        assert "token" in {e.event for e in events}  # the planted fault strikes halfway through the reply
+        assert events[-1].event == "error"
+        assert json.loads(events[-1].data)["error"]["code"] == "inference_failed"
+        assert "done" not in {e.event for e in events}
         log = service.log()
     assert "⚠️  Planted faults: error_rate=1.0" in log
     assert "Traceback" not in plain.text and "Traceback" not in body
