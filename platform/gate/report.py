@@ -20,6 +20,7 @@ from rolescope.gate import plots
 from rolescope.gate.judge import headline
 from rolescope.gate.memory_check import ALLOCATIONS, BYTES
 from rolescope.gate.model import CheckResult, FunctionShift, GatePolicy, RunData, Verdict
+from rolescope.profiling.layers import short_function
 from rolescope.rundir import REPORT_FILE
 
 TEMPLATE = "report.html.j2"
@@ -134,6 +135,9 @@ def render_report(inputs: ReportInputs) -> str:
         requests=sum(len(r.samples) for r in inputs.candidate),
         policy_source=verdict.policy_source,
         cards=[card(check) for check in sorted(verdict.checks, key=lambda c: c.passed)],
+        layers=verdict.layers,
+        layer_shifts=verdict.layer_shifts,
+        short_function=short_function,
         suspects=verdict.suspects,
         hot_functions=[
             (name, share, min(100.0, 100 * share / widest)) for name, share in verdict.hot_functions

@@ -223,6 +223,10 @@ def test_the_summary_names_the_layer_that_grew_before_the_function(tmp_path: Pat
     assert "| ⬆️ | business | 12.27 % | 36.72 % | +24.45 pp | `render_persona` +27.87 pp |" in summary
     data = json.loads(files["verdict"].read_text())
     assert data["layer_shifts"][0]["layer"] == "business"
+    report = files["report"].read_text()
+    layers_section = report.index("Layers whose share of CPU changed")
+    assert layers_section < report.index("Functions to look at first")
+    assert "<td>business</td>" in report and "<code>render_persona</code> +27.87 pp" in report
 
 
 def test_without_a_reference_the_summary_shows_cpu_by_layer_then_by_function(
@@ -239,6 +243,11 @@ def test_without_a_reference_the_summary_shows_cpu_by_layer_then_by_function(
     assert "| event loop | 36.73 % | `Runner.run` 36.73 % |" in summary
     assert "| business | 36.73 % | `render_persona` 27.88 %, `ChatService.prepare` 8.85 % |" in summary
     assert (candidate / "profile" / "load-1" / "layers.json").is_file()
+    report = write_all(verdict, load_policy(None), collected, tmp_path / "page")["report"].read_text()
+    assert report.index("Where the service spent its CPU, by layer") < report.index(
+        "Where the service spent its CPU</h2>"
+    )
+    assert "<td>event loop</td><td>36.7 %</td>" in report
 
 
 HOSTILE = "<script>alert('x')</script>"
