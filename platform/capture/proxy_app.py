@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -225,10 +226,8 @@ class CaptureProxy:
     def _record(self, capture: _Capture, status: int, latency_s: float, tokens: int | None) -> None:
         reply = capture.reader.finish() if capture.reader is not None else None
         facts = capture.facts
-        session = facts.session_id or (reply.session_id if reply else None)
-        if session is None:
-            self._stats.unattributed += 1
-            return
+        # A first turn the upstream refused names no session anywhere: it is a session of its own.
+        session = facts.session_id or (reply.session_id if reply else None) or f"once-{secrets.token_hex(8)}"
         if facts.session_id is None and not self._capture.sampled(session):
             return
         self._stats.sampled += 1

@@ -16,7 +16,6 @@ class ProxyStats:
     requests: int = 0  # every request proxied, chat or not
     exchanges: int = 0  # chat exchanges seen (the candidates for capture)
     sampled: int = 0  # exchanges whose session was sampled and that were handed to the sink
-    unattributed: int = 0  # chat exchanges whose session could not be known (not captured)
     upstream_unreachable: int = 0  # answered 502 by the proxy
     upstream_timeouts: int = 0  # answered 504 by the proxy
     upstream_broken: int = 0  # the upstream broke off a reply already under way
