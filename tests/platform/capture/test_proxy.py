@@ -11,6 +11,8 @@ import asyncio
 import itertools
 import json
 import re
+import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -381,3 +383,52 @@ def test_in_front_of_rolescope_every_chat_shape_is_captured_and_redacted(
     assert records[2].session not in (records[0].session, records[3].session)
     assert session not in text
     assert all(r.original.latency_s > 0 for r in records)
+
+
+def test_sigint_lets_a_stream_under_way_finish_and_flushes_its_record(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    upstream = asgi_server(foreign_app())
+    proxy = capture_proxy(upstream.url)
+    body = {"model": "holmes", "stream": True, "messages": [{"role": "user", "content": "Go on."}]}
+    texts: list[str] = []
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{proxy.url}/v1/chat/completions", json=body) as response,
+    ):
+        for line in response.iter_lines():
+            if '"content": "The "' in line:
+                proxy.process.send_signal(signal.SIGINT)
+            if line.startswith("data: {"):
+                texts.append(json.loads(line[6:])["choices"][0]["delta"].get("content", ""))
+    assert "".join(texts) == "".join(TOKENS)
+    assert proxy.process.wait(timeout=15) == 0, proxy.log()
+    [record] = read_traffic(tmp_path / "captured.jsonl")
+    assert record.original.output_tokens == len(TOKENS)
+    assert "1 chat exchanges · 1 sampled · 1 written" in proxy.log()
+
+
+def test_usage_mistakes_exit_2_with_a_sentence(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = {
+            "busy": (["--listen", f"127.0.0.1:{port}"], f"--listen 127.0.0.1:{port}: cannot listen there"),
+            "template": (["--listen", "127.0.0.1:0", "--template", str(tmp_path / "no.yaml")], "no.yaml"),
+            "upstream": (["--listen", "127.0.0.1:0", "--upstream", "nowhere"], "--upstream 'nowhere'"),
+        }
+        for name, (args, expected) in cases.items():
+            argv = ["--upstream", "http://127.0.0.1:9", "--out", str(tmp_path / "o.jsonl"), *args]
+            done = subprocess.run(
+                [sys.executable, "-m", "rolescope", "capture", *argv],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            output = " ".join((done.stdout + done.stderr).split())
+            assert done.returncode == 2, (name, output)
+            assert expected in output and "Traceback" not in output, (name, output)
