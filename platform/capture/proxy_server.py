@@ -160,6 +160,7 @@ def serve(options: ProxyOptions, say: Callable[[str], None]) -> ProxyStats:
                 loop="none",
                 log_level="warning",
                 access_log=False,
+                proxy_headers=False,  # the proxy adds X-Forwarded-For itself; clients' headers are relayed
                 server_header=False,  # the upstream's Server and Date headers are relayed instead
                 date_header=False,
                 timeout_graceful_shutdown=options.grace_s,
