@@ -81,6 +81,14 @@ async def _completions(request: Request) -> Response:
         )
     if body["model"] == "sleepy":
         await asyncio.sleep(3)
+    if body["model"] == "fragile":
+
+        async def breaks_off() -> AsyncIterator[bytes]:
+            yield _chunk({"content": "The "})
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the upstream fell over mid-reply")
+
+        return StreamingResponse(breaks_off(), media_type="text/event-stream")
     if not body.get("stream"):
         return JSONResponse(
             {
@@ -432,3 +440,43 @@ def test_usage_mistakes_exit_2_with_a_sentence(tmp_path: Path) -> None:
             output = " ".join((done.stdout + done.stderr).split())
             assert done.returncode == 2, (name, output)
             assert expected in output and "Traceback" not in output, (name, output)
+
+
+def test_a_reply_the_upstream_breaks_off_breaks_off_for_the_client_too(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    upstream = asgi_server(foreign_app())
+    proxy = capture_proxy(upstream.url)
+    body = {"model": "fragile", "stream": True, "messages": [{"role": "user", "content": "Hello?"}]}
+    seen: list[str] = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{proxy.url}/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        seen.extend(response.iter_lines())
+    assert any('"The "' in line for line in seen)
+    [record] = _records(proxy, tmp_path / "captured.jsonl")
+    assert record.original.status == 200 and record.original.output_tokens == 1
+    log = proxy.log()
+    assert "1 broken streams" in log and "Traceback" not in log
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_relay(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    upstream = asgi_server(foreign_app())
+    proxy = capture_proxy(upstream.url)
+    body = {"model": "holmes", "stream": True, "messages": [{"role": "user", "content": "Hello?"}]}
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{proxy.url}/v1/chat/completions", json=body) as response,
+    ):
+        for line in response.iter_lines():
+            if '"The "' in line:
+                break  # leaving the block closes the connection with the reply under way
+    time.sleep(GAP_S * len(TOKENS))
+    [record] = _records(proxy, tmp_path / "captured.jsonl")
+    assert record.original.output_tokens < len(TOKENS)
+    assert "1 clients gone" in proxy.log()
