@@ -37,6 +37,7 @@ from rolescope.capture.proxy_http import (
     Receive,
     Scope,
     Send,
+    has_body,
     header_value,
     read_body,
     request_headers,
@@ -104,8 +105,8 @@ class CaptureProxy:
         body_done = True
         content: bytes | object
         if protocol is None:
-            content = stream_body(receive)
-            body_done = False
+            body_done = not has_body(scope["headers"])
+            content = b"" if body_done else stream_body(receive)
         else:
             body, whole = await read_body(receive, MAX_CAPTURED_REQUEST_BYTES)
             content = body if whole else stream_body(receive, body)

@@ -31,8 +31,9 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Not hop-by-hop, but the proxy's own HTTP stack sets them for the new connection.
-_REQUEST_SET_BY_CLIENT = frozenset({b"host", b"content-length", b"expect"})
+# Not hop-by-hop, but the proxy's own HTTP stack sets them for the new connection. Content-Length
+# stays: a body relayed as a stream then keeps its length instead of turning into chunks.
+_REQUEST_SET_BY_CLIENT = frozenset({b"host", b"expect"})
 
 
 def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
@@ -69,6 +70,15 @@ def request_headers(headers: RawHeaders, client_host: str | None) -> RawHeaders:
 def response_headers(headers: RawHeaders) -> RawHeaders:
     dropped = HOP_BY_HOP | _connection_tokens(headers)
     return [(name.lower(), value) for name, value in headers if name.lower() not in dropped]
+
+
+def has_body(headers: RawHeaders) -> bool:
+    """Whether a request announces a body (HTTP/1.1 has one only with a length or chunked framing)."""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding" or (lower == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 def header_value(headers: RawHeaders, wanted: bytes) -> str | None:

@@ -121,9 +121,7 @@ def serve(options: ProxyOptions, say: Callable[[str], None]) -> ProxyStats:
     protocols = protocols_for(options.template)
     key, ephemeral = load_key(options.key_file)
     if ephemeral:
-        say(
-            f"note: no ${KEY_ENV} or ${KEY_FILE_ENV}; pseudonyms use a random key, unlinkable across runs"
-        )
+        say(f"note: no ${KEY_ENV} or ${KEY_FILE_ENV}; pseudonyms use a random key, unlinkable across runs")
     try:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         options.out.open("a", encoding="utf-8").close()

@@ -283,6 +283,9 @@ def test_other_paths_pass_untouched_with_headers_except_hop_by_hop(
         del client.headers["accept-encoding"]
         seen = client.get(f"{proxy.url}/echo-headers?a=1", headers=headers).json()
         missing = client.post(f"{proxy.url}/nowhere", content=b"raw bytes")
+        posted = client.post(f"{proxy.url}/echo-headers", content=b"twelve bytes").json()
+    assert "transfer-encoding" not in seen and "content-length" not in seen, "a GET grew a body"
+    assert posted["content-length"] == "12" and "transfer-encoding" not in posted
     assert seen["x-custom"] == "kept" and seen["user-agent"] == "probe/1"
     assert "x-hop" not in seen
     assert "accept-encoding" not in seen, "the proxy asked the upstream for an encoding the client did not"

@@ -193,10 +193,12 @@ def test_hop_by_hop_headers_stay_behind_and_forwarding_headers_are_added() -> No
         (b"Transfer-Encoding", b"chunked"),
         (b"Authorization", b"Bearer k"),
         (b"X-Forwarded-For", b"10.0.0.1"),
+        (b"Content-Length", b"5"),
     ]
     forwarded = dict(request_headers(sent, "127.0.0.1"))
     assert forwarded == {
         b"Authorization": b"Bearer k",
+        b"Content-Length": b"5",
         b"x-forwarded-for": b"10.0.0.1, 127.0.0.1",
         b"x-forwarded-host": b"proxy:8081",
     }
