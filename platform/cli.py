@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "load",
     "traffic",
+    "capture",
     "profile",
     "baseline",
     "tune",

@@ -74,6 +74,7 @@ class CaptureObserver(NullObserver):
             role=item.role,
             message=redactor.redact_message(session, item.message),
             stream=item.stream,
+            max_tokens=item.max_tokens,
             original=OriginalAnswer(
                 status=item.status,
                 latency_s=round(max(item.latency_s, 0.0), 6),

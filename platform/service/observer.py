@@ -29,6 +29,7 @@ class ExchangeSummary:
     latency_s: float
     ttft_s: float | None
     output_tokens: int
+    max_tokens: int | None = None  # the output-token limit the request asked for, when it said
 
 
 @runtime_checkable

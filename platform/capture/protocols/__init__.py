@@ -1,0 +1,1 @@
+"""What the capturing proxy knows of each chat protocol: one module per protocol, one interface."""

@@ -1,0 +1,133 @@
+"""HTTP plumbing of the capturing proxy: which headers cross, how a body is read, the proxy's own errors.
+
+Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the
+message, so a proxy must not forward them; every other header crosses
+untouched and in order. `Host` is the upstream's (as nginx's
+`proxy_pass` does by default) and the client's goes on as `X-Forwarded-Host`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Not hop-by-hop, but the proxy's own HTTP stack sets them for the new connection. Content-Length
+# stays: a body relayed as a stream then keeps its length instead of turning into chunks.
+_REQUEST_SET_BY_CLIENT = frozenset({b"host", b"expect"})
+
+
+def _connection_tokens(headers: RawHeaders) -> frozenset[bytes]:
+    """Headers a `Connection` header names are hop-by-hop for this message too."""
+    named = [
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+    ]
+    return frozenset(named)
+
+
+def request_headers(headers: RawHeaders, client_host: str | None) -> RawHeaders:
+    dropped = HOP_BY_HOP | _REQUEST_SET_BY_CLIENT | _connection_tokens(headers)
+    kept = [(name, value) for name, value in headers if name.lower() not in dropped]
+    forwarded_for = b""
+    host = b""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"x-forwarded-for":
+            forwarded_for = value
+        elif lower == b"host":
+            host = value
+    if client_host:
+        kept = [(n, v) for n, v in kept if n.lower() != b"x-forwarded-for"]
+        address = client_host.encode("latin-1")
+        kept.append((b"x-forwarded-for", forwarded_for + b", " + address if forwarded_for else address))
+    if host and not any(n.lower() == b"x-forwarded-host" for n, _ in kept):
+        kept.append((b"x-forwarded-host", host))
+    return kept
+
+
+def response_headers(headers: RawHeaders) -> RawHeaders:
+    dropped = HOP_BY_HOP | _connection_tokens(headers)
+    return [(name.lower(), value) for name, value in headers if name.lower() not in dropped]
+
+
+def has_body(headers: RawHeaders) -> bool:
+    """Whether a request announces a body (HTTP/1.1 has one only with a length or chunked framing)."""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding" or (lower == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def header_value(headers: RawHeaders, wanted: bytes) -> str | None:
+    for name, value in headers:
+        if name.lower() == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The request body, if it fits in `limit` bytes: (what was read, whether that is all of it)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts), True
+        chunk: bytes = message.get("body", b"")
+        parts.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts), True
+        if size > limit:
+            return b"".join(parts), False
+
+
+async def stream_body(receive: Receive, already: bytes = b"") -> AsyncIterator[bytes]:
+    """The request body as it arrives (after the part `already` read), for bodies not worth holding."""
+    if already:
+        yield already
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """The only replies the proxy writes itself: it could not reach the upstream or it timed out."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
