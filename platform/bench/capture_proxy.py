@@ -34,7 +34,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from rolescope.bench.telemetry_cost import cpu_seconds, round_order
+from rolescope.bench.telemetry_cost import round_order
+from rolescope.procstats import process_cpu_seconds
 
 STREAMS = 50
 TURNS_PER_SESSION = 5
@@ -105,7 +106,7 @@ def run(quick: bool = False) -> dict[str, float]:
     import uvloop
 
     from rolescope.capture.proxy_launcher import launch_proxy
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     seconds, rounds = (4.0, 2) if quick else (10.0, 4)
     env = {"ROLESCOPE_LOG_LEVEL": "warning", "ROLESCOPE_CONCURRENCY_LIMIT": "0"}
@@ -137,11 +138,11 @@ def run(quick: bool = False) -> dict[str, float]:
         for index in range(rounds):
             for name in round_order(list(urls), index):
                 pid = proxies[name].pid if name in proxies else service.pid
-                before = cpu_seconds(pid)
+                before = process_cpu_seconds(pid)
                 segment = uvloop.run(drive(urls[name], seconds, f"{name}-{index}"))
                 ttft[name] += segment.ttft_s
                 failures[name] += segment.failures
-                cpu[name] += cpu_seconds(pid) - before
+                cpu[name] += process_cpu_seconds(pid) - before
                 served[name] += len(segment.ttft_s) + segment.failures
         for proxy in proxies.values():
             proxy.stop()
