@@ -341,3 +341,66 @@ def test_turns_are_counted_under_route_ws_with_the_open_connections_gauge(
         assert metric(text, "rolescope_websocket_connections_open") == 0
 
     asyncio.run(scenario())
+
+
+def test_websocket_turns_are_captured_as_redacted_streamed_exchanges(
+    service_factory: ServiceFactory, fast_roles_path: Path, tmp_path: Path
+) -> None:
+    from rolescope.loadtests.traffic_format import read_traffic
+
+    captured = tmp_path / "captured.jsonl"
+    service = service_factory(
+        roles_path=fast_roles_path,
+        extra_args=["--capture", str(captured), "--capture-sample", "1"],
+        env={"ROLESCOPE_CAPTURE_KEY": "c" * 32},
+    )
+
+    async def scenario() -> None:
+        async with connect(ws_url(service)) as ws:
+            _, first = await turn(ws, "Mail me at jane.doe@example.org", role="sherlock")
+            await turn(ws, "And then?", session_id=first["response"]["session_id"])
+
+    asyncio.run(scenario())
+    service.stop()
+    assert "jane.doe@example.org" not in captured.read_text(encoding="utf-8")
+    records = read_traffic(captured)
+    assert [(r.turn, r.stream, r.original.status) for r in records] == [(0, True, 200), (1, True, 200)]
+    assert len({r.session for r in records}) == 1
+
+
+def _read_frames(raw: bytes) -> list[tuple[int, bytes]]:
+    """Server frames (unmasked) as (opcode, payload)."""
+    frames, at = [], 0
+    while at + 2 <= len(raw):
+        opcode, length = raw[at] & 0x0F, raw[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(raw[at:at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(raw[at:at + 8], "big"), at + 8
+        frames.append((opcode, raw[at:at + length]))
+        at += length
+    return frames
+
+
+def test_the_server_pings_and_closes_a_client_that_never_answers_with_1011(
+    service_factory: ServiceFactory, fast_roles_path: Path
+) -> None:
+    service = service_factory(roles_path=fast_roles_path, env={"ROLESCOPE_WS_PING_INTERVAL_S": "0.3"})
+    port = int(service.url.rsplit(":", 1)[1])
+    # A bare socket that completes the handshake and then never reads nor answers a ping.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        time.sleep(1.5)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    frames = _read_frames(rest)
+    assert 0x9 in [opcode for opcode, _ in frames]  # ping
+    closes = [payload for opcode, payload in frames if opcode == 0x8]
+    assert closes and int.from_bytes(closes[0][:2], "big") == 1011
