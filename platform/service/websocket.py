@@ -200,18 +200,18 @@ class ChatConnection:
         """A client frame: a new turn, or an error frame (the connection stays open)."""
         text = message.get("text")
         if text is None:
-            self.queue.put(error_frame(400, "bad_request", "send each message as a JSON text frame"))
+            self._refuse(FrameError(400, "bad_request", "send each message as a JSON text frame"))
             return None
         if len(text.encode("utf-8")) > self.policy.max_frame_bytes:
             # The server's own ws_max_size closes such frames first; this is for servers set otherwise.
             raise _Close(CLOSE_TOO_BIG, f"frame larger than {self.policy.max_frame_bytes} bytes")
         if busy:
             busy_message = "a reply is still streaming; send the next message after its final frame"
-            self.queue.put(error_frame(409, TURN_IN_PROGRESS, busy_message))
+            self._refuse(FrameError(409, TURN_IN_PROGRESS, busy_message))
             return None
         parsed = parse_turn(text)
         if isinstance(parsed, FrameError):
-            self.queue.put(error_frame(parsed.status, parsed.code, parsed.message))
+            self._refuse(parsed)
             return None
         command = ChatCommand(
             message=parsed.message,
@@ -223,6 +223,12 @@ class ChatConnection:
             idempotency_key=parsed.idempotency_key,
         )
         return asyncio.create_task(self._turn(command))
+
+    def _refuse(self, error: FrameError) -> None:
+        """A frame that starts no turn still counts, as a refused HTTP request does."""
+        self.queue.put(error_frame(error.status, error.code, error.message))
+        if self.record is not None:
+            self.record(None, error.status, 0.0)
 
     async def _turn(self, command: ChatCommand) -> None:
         service = self.context.chat_service

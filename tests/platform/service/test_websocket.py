@@ -324,6 +324,8 @@ def test_turns_are_counted_under_route_ws_with_the_open_connections_gauge(
             for _ in range(2):
                 await turn(ws, "Hello", role="sherlock")
             await turn(ws, "Hello", role="moriarty")
+            await ws.send("{not json")  # refused frames count too, as refused HTTP requests do
+            assert json.loads(await ws.recv())["status"] == 400
             text = httpx.get(f"{service.url}/metrics", timeout=10).text
             assert metric(text, "rolescope_websocket_connections_open") == 1
             ok = 'rolescope_http_requests_total{method="WS",role="sherlock",route="ws",status_class="2xx"}'
@@ -331,7 +333,7 @@ def test_turns_are_counted_under_route_ws_with_the_open_connections_gauge(
             refused = (
                 'rolescope_http_requests_total{method="WS",role="<unknown>",route="ws",status_class="4xx"}'
             )
-            assert metric(text, refused) == 1
+            assert metric(text, refused) == 2
             assert metric(text, 'gen_ai_server_time_to_first_token_seconds_count{') >= 2
         text = httpx.get(f"{service.url}/metrics", timeout=10).text
         deadline = time.monotonic() + 5
