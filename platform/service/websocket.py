@@ -24,6 +24,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
+from rolescope.service.admission import REASON_OVERLOAD
 from rolescope.service.auth import owner_from_scope
 from rolescope.service.chat import ChatCommand, DoneEvent, ErrorEvent, StreamEvent, TokenEvent
 from rolescope.service.context import ServiceContext
@@ -131,6 +132,7 @@ class ChatConnection:
     ) -> None:
         self.websocket = websocket
         self.context = context
+        self.hub = hub
         self.policy = hub.policy
         self.path_role = path_role
         self.queue = SendQueue(websocket.send_text, self.policy.send_queue_chars)
@@ -235,6 +237,17 @@ class ChatConnection:
         started = time.perf_counter()
         role: str | None = None
         status = 499  # the client left before the terminal frame
+        admission = self.hub.admission
+        if admission is not None and not admission.try_acquire():
+            status = 503
+            overloaded = f"the service is at its limit of {admission.limit} chats in flight; retry in 1 s"
+            self.queue.put(error_frame(status, "overloaded", overloaded))
+            if self.hub.on_reject is not None:
+                with contextlib.suppress(Exception):
+                    self.hub.on_reject(REASON_OVERLOAD)
+            if self.record is not None:
+                self.record(None, status, time.perf_counter() - started)
+            return
         try:
             prepared = await service.prepare(command)
             role = prepared.role.name
@@ -256,6 +269,8 @@ class ChatConnection:
             failed = "the service failed to answer; see the service log"
             self.queue.put(error_frame(500, "internal_error", failed))
         finally:
+            if admission is not None:
+                admission.release()
             if self.record is not None:
                 self.record(role, status, time.perf_counter() - started)
 

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from rolescope.service.admission import AdmissionLimiter, RejectHook
+
 
 @dataclass(frozen=True, slots=True)
 class WsPolicy:
@@ -26,8 +28,15 @@ class WsPolicy:
 class OpenWebSockets:
     """The open chat connections of one app: counted, and awaited on shutdown."""
 
-    def __init__(self, policy: WsPolicy | None = None) -> None:
+    def __init__(
+        self,
+        policy: WsPolicy | None = None,
+        admission: AdmissionLimiter | None = None,
+        on_reject: RejectHook | None = None,
+    ) -> None:
         self.policy = policy or WsPolicy()
+        self.admission = admission  # the HTTP chat routes' limiter: each turn holds a slot while it runs
+        self.on_reject = on_reject  # told the reason of each turn refused by `admission`
         self._open = 0
         self._all_closed: asyncio.Event | None = None
 

@@ -18,6 +18,7 @@ from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
 from rolescope.roles import Role, load_roles
+from rolescope.service.admission import AdmissionLimiter
 from rolescope.service.auth import ApiKeys
 from rolescope.service.chat import ChatService
 from rolescope.service.limits import Limits
@@ -148,10 +149,14 @@ def build_components(
         max_message_chars=settings.max_message_chars,
         limits=limits_from(settings),
     )
+    admission = AdmissionLimiter(settings.concurrency_limit) if settings.concurrency_limit > 0 else None
     return ServiceComponents(
         chat_service=service,
         drain=DrainSignal.for_shutdown_timeout(settings.shutdown_timeout_s),
-        websockets=OpenWebSockets(websocket_policy(settings)),
+        websockets=OpenWebSockets(
+            websocket_policy(settings), admission, telemetry.metrics.rejected if telemetry else None
+        ),
+        admission=admission,
         settings=settings,
         roles=roles,
         store=store,

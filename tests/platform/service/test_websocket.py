@@ -406,3 +406,27 @@ def test_the_server_pings_and_closes_a_client_that_never_answers_with_1011(
     assert 0x9 in [opcode for opcode, _ in frames]  # ping
     closes = [payload for opcode, payload in frames if opcode == 0x8]
     assert closes and int.from_bytes(closes[0][:2], "big") == 1011
+
+
+def test_turns_share_the_concurrency_limit_with_http_chats(
+    service_factory: ServiceFactory, slow_roles_path: Path
+) -> None:
+    service = service_factory(roles_path=slow_roles_path, env={"ROLESCOPE_CONCURRENCY_LIMIT": "1"})
+
+    async def scenario() -> None:
+        async with connect(ws_url(service)) as busy, connect(ws_url(service)) as other:
+            await busy.send(json.dumps({"message": "A long story", "role": "sherlock"}))
+            assert json.loads(await busy.recv())["type"] == "token"  # holds the one slot
+            _, refused = await turn(other, "Me too", role="sherlock")
+            assert refused["status"] == 503 and refused["error"]["code"] == "overloaded"
+            async with httpx.AsyncClient(timeout=10) as client:
+                http = await client.post(f"{service.url}/v1/chat", json={"message": "And me"})
+            assert http.status_code == 503
+            while json.loads(await asyncio.wait_for(busy.recv(), 20))["type"] == "token":
+                pass
+            _, later = await turn(other, "Now?", role="sherlock")  # the slot is free again
+            assert later["type"] == "final"
+        text = httpx.get(f"{service.url}/metrics", timeout=10).text
+        assert 'rolescope_http_requests_rejected_total{reason="overload"} 2.0' in text
+
+    asyncio.run(scenario())
