@@ -21,6 +21,9 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
@@ -52,6 +55,7 @@ from rolescope.service.ws_hub import OpenWebSockets, SendQueue
 
 logger = logging.getLogger("rolescope.service")
 router = APIRouter()
+tracer = trace.get_tracer("rolescope")
 
 # How long a close (or the last frames before it) may wait for a client that does not read.
 CLOSE_WAIT_S = 5.0
@@ -248,8 +252,18 @@ class ChatConnection:
             if self.record is not None:
                 self.record(None, status, time.perf_counter() - started)
             return
+        # One SERVER span per turn, current for the turn's task, so its chat span is a child of it
+        # as on HTTP; the connection itself gets none (it may stay open for hours).
+        route = getattr(self.websocket.scope.get("route"), "path", None) or self.websocket.scope["path"]
+        span = tracer.start_span(
+            f"WS {route}",
+            kind=SpanKind.SERVER,
+            attributes={"http.route": route, "url.path": self.websocket.scope["path"],
+                        "network.protocol.name": "websocket"},
+        )
+        span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            prepared = await service.prepare(command)
+            prepared = await service.prepare(command, span)
             role = prepared.role.name
             async for event in drain_aware(service.stream(prepared), self.context.drain, _farewell):
                 if isinstance(event, TokenEvent):
@@ -269,6 +283,11 @@ class ChatConnection:
             failed = "the service failed to answer; see the service log"
             self.queue.put(error_frame(500, "internal_error", failed))
         finally:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            otel_context.detach(span_token)
+            span.end()
             if admission is not None:
                 admission.release()
             if self.record is not None:
