@@ -128,6 +128,14 @@ def overview() -> db.Dashboard:
         )
         .with_panel(
             timeseries_panel(
+                "Open WebSocket connections",
+                "Chat WebSockets held open (mostly idle between turns); each turn counts under route ws.",
+                "short",
+                [(f"sum({names.WEBSOCKET_CONNECTIONS_OPEN})", "open")],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
                 "Session store operation p95",
                 "Per operation and backend.",
                 "s",

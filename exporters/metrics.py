@@ -140,6 +140,10 @@ class ServiceMetrics:
             names.CONCURRENCY_LIMIT, "Configured limit of in-flight chat requests (0 = none).",
             registry=reg, multiprocess_mode="livesum",
         )
+        self.websocket_connections = Gauge(
+            names.WEBSOCKET_CONNECTIONS_OPEN, "Chat WebSocket connections open (accepted, not yet closed).",
+            registry=reg, multiprocess_mode="livesum",
+        )
         self.ttft = Histogram(
             names.GENAI_TTFT, "Time from request start to the first output token.",
             _ROLE_GENAI_LABELS, buckets=names.GENAI_TTFT_BUCKETS, registry=reg,

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rolescope.exporters import names
 from rolescope.exporters.metrics import REQUEST_LABELS, RequestLabels, ServiceMetrics
+from rolescope.service.ws_frames import TURN_RECORDER_STATE_KEY
 
 ROLE_STATE_KEY: Final = "rolescope_role"
 # Scraping and probes are neither traced nor worth a span each (Prometheus scrapes every few seconds).
@@ -161,6 +162,9 @@ class TelemetryMiddleware:
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.metrics is not None:
+            await self._websocket(scope, receive, send, self.metrics)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -214,6 +218,34 @@ class TelemetryMiddleware:
                     _describe(span, scope, status)
                 otel_context.detach(span_token)  # type: ignore[arg-type]
                 span.end()
+
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, metrics: ServiceMetrics) -> None:
+        """A chat WebSocket: the open-connections gauge, and each turn counted as one `ws` request.
+
+        No span per connection (it may stay open for hours): each turn's `chat` span is its own trace.
+        """
+        def record_turn(role: str | None, status: int, seconds: float) -> None:
+            metrics.observe_http(
+                names.WEBSOCKET_ROUTE, names.WEBSOCKET_METHOD, status_class(status), metrics.role_label(role),
+                seconds, trace.INVALID_SPAN_CONTEXT,
+            )
+
+        scope.setdefault("state", {})[TURN_RECORDER_STATE_KEY] = record_turn
+        accepted = False
+
+        async def send_and_count(message: Message) -> None:
+            nonlocal accepted
+            if message["type"] == "websocket.accept" and not accepted:
+                accepted = True
+                metrics.websocket_connections.inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_count)
+        finally:
+            if accepted:
+                metrics.websocket_connections.dec()
 
 
 def _describe(span: trace.Span, scope: Scope, status: int) -> None:

@@ -15,6 +15,7 @@ HTTP_REQUEST_DURATION = "rolescope_http_request_duration_seconds"
 HTTP_IN_FLIGHT = "rolescope_http_requests_in_flight"  # gauge: route
 HTTP_REJECTED_TOTAL = "rolescope_http_requests_rejected_total"  # counter: reason (overload, too_large, ...)
 CONCURRENCY_LIMIT = "rolescope_concurrency_limit"  # gauge: the configured in-flight limit
+WEBSOCKET_CONNECTIONS_OPEN = "rolescope_websocket_connections_open"  # gauge: accepted chat WebSockets
 
 # --- service: generative AI (OpenTelemetry GenAI semantic conventions) ---------
 GENAI_TTFT = "gen_ai_server_time_to_first_token_seconds"  # histogram
@@ -56,6 +57,9 @@ LABEL_SIGNAL = "signal"
 LABEL_KIND = "kind"
 LABEL_NAME = "name"
 
+# Route label of WebSocket chat turns (`/v1/ws` and `/role/{name}`), each counted like one request.
+WEBSOCKET_ROUTE = "ws"
+WEBSOCKET_METHOD = "WS"
 # Label value used for every path that matches no route template (bounded cardinality).
 UNMATCHED_ROUTE = "<unmatched>"
 # Label value for requests whose role is unknown or not yet known.

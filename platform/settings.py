@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     capture_queue: int = Field(
         default=10_000, ge=1, description="records waiting for the writer before drops"
     )
+    ws_idle_timeout_s: float = Field(
+        default=300.0, gt=0, description="close a WebSocket with no frame and no turn for this long (1000)"
+    )
+    ws_ping_interval_s: float = Field(
+        default=20.0, ge=0, description="WebSocket ping interval and pong timeout; 0 = no pings"
+    )
+    ws_send_queue_chars: int = Field(
+        default=256 * 1024, ge=1024, description="frames waiting for a slow WebSocket reader before 1013"
+    )
+    ws_allowed_origins: str | None = Field(
+        default=None, description="comma-separated origins allowed besides the same host ('*' = any)"
+    )
     measure_memory_dir: Path | None = Field(
         default=None, description="run under memray and write allocations per request here (one worker)"
     )

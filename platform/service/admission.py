@@ -56,10 +56,12 @@ class AdmissionMiddleware:
         retry_after_s: int = 1,
         on_reject: RejectHook | None = None,
         limited_prefixes: tuple[str, ...] = LIMITED_PREFIXES,
+        limiter: AdmissionLimiter | None = None,
     ) -> None:
         self.app = app
         self.enabled = limit > 0
-        self.limiter = AdmissionLimiter(max(1, limit))
+        # Shared with WebSocket turns when given, so one limit covers every chat in flight.
+        self.limiter = limiter or AdmissionLimiter(max(1, limit))
         self.retry_after_s = max(1, int(retry_after_s))
         self.on_reject = on_reject
         self.limited_prefixes = limited_prefixes

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -32,6 +33,10 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Keys shorter than this are guessable; refuse them at start-up rather than at run time.
 MIN_KEY_LENGTH = 16
 _OWNER_CONTEXT = b"rolescope-owner-v1:"
+# Browsers cannot set headers on a WebSocket upgrade: there the key may also come as `?api_key=`
+# or as a subprotocol `rolescope.key.<key>` offered beside `rolescope.v1`.
+WS_KEY_QUERY = "api_key"
+WS_KEY_SUBPROTOCOL_PREFIX = "rolescope.key."
 
 
 def _digest(value: str) -> bytes:
@@ -112,6 +117,25 @@ def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def presented_websocket_key(scope: Scope) -> str | None:
+    """The key of a WebSocket upgrade: a header as on HTTP, else `?api_key=`, else the subprotocol."""
+    headers = scope.get("headers", [])
+    key = presented_key(headers)
+    if key is not None:
+        return key
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    for value in query.get(WS_KEY_QUERY, []):
+        if value.strip():
+            return str(value).strip()
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol":
+            for token in value.decode("latin-1").split(","):
+                _, prefixed, key = token.strip().partition(WS_KEY_SUBPROTOCOL_PREFIX)
+                if prefixed and not _ and key:
+                    return str(key)
+    return None
+
+
 def owner_from_scope(scope: Scope) -> str | None:
     """The owner identity the middleware attached to this request (None when auth is off)."""
     owner = scope.get("state", {}).get(OWNER_STATE_KEY)
@@ -127,34 +151,53 @@ class ApiKeyMiddleware:
         self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys.enabled:
+        if scope["type"] not in ("http", "websocket") or not self.keys.enabled:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
         if path in self.open_paths:
             await self.app(scope, receive, send)
             return
-        key = presented_key(scope.get("headers", []))
+        websocket = scope["type"] == "websocket"
+        key = presented_websocket_key(scope) if websocket else presented_key(scope.get("headers", []))
         owner = self.keys.identify(key) if key is not None else None
         if owner is None:
-            await _unauthorized(send, missing=key is None)
+            if websocket:
+                await _refuse_upgrade(scope, receive, send, missing=key is None)
+            else:
+                await _unauthorized(send, missing=key is None)
             return
         # uvicorn gives every request its own shallow copy of the lifespan state, so this stays per request.
         scope.setdefault("state", {})[OWNER_STATE_KEY] = owner
         await self.app(scope, receive, send)
 
 
-async def _unauthorized(send: Send, missing: bool) -> None:
-    message = (
-        "this service needs an API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-        if missing
-        else "the API key is not valid"
-    )
+def _refusal(missing: bool, websocket: bool = False) -> tuple[bytes, list[Any]]:
+    ways = "`Authorization: Bearer <key>` or `X-API-Key: <key>`"
+    if websocket:
+        ways += f", `?{WS_KEY_QUERY}=<key>` or the subprotocol `{WS_KEY_SUBPROTOCOL_PREFIX}<key>`"
+    message = f"this service needs an API key: send {ways}" if missing else "the API key is not valid"
     body = json.dumps({"error": {"code": "unauthorized", "message": message}}).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"www-authenticate", b'Bearer realm="rolescope"'),
     ]
+    return body, headers
+
+
+async def _unauthorized(send: Send, missing: bool) -> None:
+    body, headers = _refusal(missing)
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_upgrade(scope: Scope, receive: Receive, send: Send, missing: bool) -> None:
+    """401 before the handshake completes (the denial-response extension), else a bare 403 close."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body, headers = _refusal(missing, websocket=True)
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": "unauthorized"})

@@ -8,18 +8,20 @@ business layer names none of the add-ons it is composed with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from rolescope.service.chat import ChatService
 from rolescope.service.shutdown import DrainSignal
+from rolescope.service.ws_hub import OpenWebSockets
 
 
 @dataclass(kw_only=True)
 class ServiceContext:
     chat_service: ChatService
     drain: DrainSignal  # this app's own: set when its server starts shutting down
+    websockets: OpenWebSockets = field(default_factory=OpenWebSockets)  # open chat sockets and their policy
 
 
 def context_of(request: Request) -> ServiceContext:

@@ -52,6 +52,7 @@ class DrainSignal:
         self._lock = threading.Lock()
         self._watched: dict[asyncio.AbstractEventLoop, set[asyncio.Timeout]] = {}
         self._deadline: dict[asyncio.AbstractEventLoop, float] = {}
+        self._listeners: dict[asyncio.AbstractEventLoop, set[Callable[[], None]]] = {}
         self.grace_s = grace_s
         self.backstop_s = backstop_s
 
@@ -72,7 +73,7 @@ class DrainSignal:
             if grace_s is not None:
                 self.grace_s = grace_s
             self._draining = True
-            loops = list(self._watched)
+            loops = list(self._watched.keys() | self._listeners.keys())
         for loop in loops:
             # Timeouts belong to their loop; reschedule them from inside it.
             with contextlib.suppress(RuntimeError):  # the loop already closed
@@ -93,6 +94,28 @@ class DrainSignal:
         deadline = self.deadline(loop)
         for scope in list(self._watched.get(loop, ())):
             scope.reschedule(deadline)
+        for listener in list(self._listeners.get(loop, ())):
+            listener()
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` on the running loop when draining begins (at once if it has); returns the
+        unsubscribe function. For waits that are not one stream's next event (an idle WebSocket)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            self._listeners.setdefault(loop, set()).add(listener)
+            draining = self._draining
+        if draining:
+            loop.call_soon(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                listeners = self._listeners.get(loop)
+                if listeners is not None:
+                    listeners.discard(listener)
+                    if not listeners:
+                        del self._listeners[loop]
+
+        return unsubscribe
 
     def _watch(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout) -> None:
         with self._lock:

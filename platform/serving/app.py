@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from rolescope.roles import Role
-from rolescope.service import openai_compat, routes
+from rolescope.service import openai_compat, routes, websocket
 from rolescope.service.error_handlers import install_error_handlers
 from rolescope.service.observer import ChatObserver
 from rolescope.serving.components import components_of
@@ -61,6 +61,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(openai_compat.router)
+    app.include_router(websocket.router)
     install_middleware(app, components)
     return app
 

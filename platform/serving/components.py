@@ -19,6 +19,7 @@ from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.role_registry import RoleRegistry
 from rolescope.roles import Role
+from rolescope.service.admission import AdmissionLimiter
 from rolescope.service.auth import ApiKeys
 from rolescope.service.context import ServiceContext
 from rolescope.settings import Settings
@@ -35,6 +36,7 @@ class ServiceComponents(ServiceContext):
     telemetry: Telemetry | None  # None with `telemetry=False`
     capture: CaptureObserver | None  # None unless shadow-traffic capture is on
     memory_meter: LiveMemoryMeter | None  # None unless `measure_memory_dir` is set
+    admission: AdmissionLimiter | None = None  # chats in flight, HTTP and WebSocket; None = no limit
 
     @property
     def metrics(self) -> ServiceMetrics | None:

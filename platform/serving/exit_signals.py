@@ -8,13 +8,21 @@ puts it back at shutdown. The drain must begin before uvicorn waits for
 in-flight requests, which is long before the lifespan's shutdown half runs.
 Without a handler to chain to (another thread, or no server catching the
 signals), nothing is installed: no one would wait for streams anyway.
+
+With `hold` (the open WebSockets' `wait_closed`), the server's handler is
+called only once `hold` returns or `drain.backstop_s` has passed: uvicorn closes
+every open WebSocket with 1012 as soon as its handler runs, before any turn in
+flight could send its terminal frame and close with 1001. Without open
+WebSockets `hold` returns at once. A second signal goes straight through.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -25,25 +33,53 @@ EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 Handler = Callable[[int, FrameType | None], Any]
 
 
-def _chained(drain: DrainSignal, previous: Handler) -> Handler:
+Hold = Callable[[], Awaitable[None]]
+
+
+def _chained(
+    drain: DrainSignal, previous: Handler, hold: Hold | None, loop: asyncio.AbstractEventLoop | None
+) -> Handler:
+    holding: list[asyncio.Task[None] | None] = []  # the task is kept so it is not collected
+
+    async def then_pass_on(sig: int, frame: FrameType | None) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain.backstop_s):
+                    await hold()  # type: ignore[misc]
+        finally:
+            previous(sig, frame)
+
     def handle(sig: int, frame: FrameType | None) -> Any:
         drain.begin()
-        return previous(sig, frame)
+        if hold is None or loop is None or loop.is_closed() or holding:
+            return previous(sig, frame)
+        # A signal handler may run in the middle of the loop's own bookkeeping: hand over thread-safely.
+        holding.append(None)
+        loop.call_soon_threadsafe(lambda: holding.append(loop.create_task(then_pass_on(sig, frame))))
+        return None
 
     return handle
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 @contextmanager
-def drain_on_exit_signals(drain: DrainSignal) -> Iterator[None]:
-    """While open, SIGINT and SIGTERM begin `drain`, then reach the handler that was installed."""
+def drain_on_exit_signals(drain: DrainSignal, hold: Hold | None = None) -> Iterator[None]:
+    """While open, SIGINT and SIGTERM begin `drain`, then (after `hold`) reach the installed handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    loop = _running_loop()
     replaced: dict[signal.Signals, Handler] = {}
     for sig in EXIT_SIGNALS:
         previous = signal.getsignal(sig)
         if callable(previous):
-            signal.signal(sig, _chained(drain, previous))
+            signal.signal(sig, _chained(drain, previous, hold, loop))
             replaced[sig] = previous
     try:
         yield

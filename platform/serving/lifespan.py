@@ -3,7 +3,8 @@
 Start-up, in order: the memory meter (so its window covers everything), the
 telemetry flush (registered early, so spans from the rest of shutdown are still
 exported), the session store, the inference backends, shadow-traffic capture,
-the metrics port, and last the drain hook on the server's exit signals.
+the metrics port, and last the drain hook on the server's exit signals (which
+lets open WebSockets close with their terminal frames before the server goes on).
 Shutdown undoes them the other way round: the drain hook goes first, the meter
 stops last. A resource that fails to start unwinds the ones entered before it.
 """
@@ -48,5 +49,5 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
             components.capture.start()
             stack.callback(components.capture.close)
         stack.enter_context(metrics_port_served(components.settings, components.metrics))
-        stack.enter_context(drain_on_exit_signals(components.drain))
+        stack.enter_context(drain_on_exit_signals(components.drain, components.websockets.wait_closed))
         yield

@@ -36,7 +36,12 @@ def install_middleware(app: FastAPI, components: ServiceComponents) -> None:
     count_rejection: Callable[[str], None] = metrics.rejected if metrics is not None else _uncounted
     app.add_middleware(AllowHeaderMiddleware, routes=app.router.routes)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_reject=count_rejection)
-    app.add_middleware(AdmissionMiddleware, limit=settings.concurrency_limit, on_reject=count_rejection)
+    app.add_middleware(
+        AdmissionMiddleware,
+        limit=settings.concurrency_limit,
+        on_reject=count_rejection,
+        limiter=components.admission,
+    )
     if components.api_keys.enabled:
         app.add_middleware(ApiKeyMiddleware, keys=components.api_keys)
     if settings.metrics_port is not None:

@@ -100,6 +100,10 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
         "timeout_keep_alive": settings.keep_alive_s,
         "lifespan": "on",
+        # A WebSocket frame is held to the HTTP body limit: larger ones are closed with 1009.
+        "ws_max_size": settings.max_body_bytes,
+        "ws_ping_interval": settings.ws_ping_interval_s or None,
+        "ws_ping_timeout": settings.ws_ping_interval_s or None,
         # JSON logs: uvicorn's loggers propagate to the root handler rolescope installs.
         "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     }

@@ -19,11 +19,14 @@ from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
 from rolescope.role_registry import as_registry
 from rolescope.roles import Role, load_roles
+from rolescope.service.admission import AdmissionLimiter
 from rolescope.service.auth import ApiKeys
 from rolescope.service.chat import ChatService
 from rolescope.service.limits import Limits
 from rolescope.service.observer import ChatObserver, CompositeObserver
 from rolescope.service.shutdown import DrainSignal
+from rolescope.service.ws_frames import parse_origins
+from rolescope.service.ws_hub import OpenWebSockets, WsPolicy
 from rolescope.serving.components import ServiceComponents
 from rolescope.settings import FaultSettings, Settings
 from rolescope.storage.base import SessionStore
@@ -68,6 +71,15 @@ def limits_from(settings: Settings) -> Limits:
         max_message_chars=settings.max_message_chars,
         max_output_tokens=settings.max_output_tokens,
         max_turns_per_session=settings.max_turns_per_session,
+    )
+
+
+def websocket_policy(settings: Settings) -> WsPolicy:
+    return WsPolicy(
+        idle_timeout_s=settings.ws_idle_timeout_s,
+        send_queue_chars=settings.ws_send_queue_chars,
+        max_frame_bytes=settings.max_body_bytes,
+        allowed_origins=parse_origins(settings.ws_allowed_origins),
     )
 
 
@@ -142,9 +154,14 @@ def build_components(
         max_message_chars=settings.max_message_chars,
         limits=limits_from(settings),
     )
+    admission = AdmissionLimiter(settings.concurrency_limit) if settings.concurrency_limit > 0 else None
     return ServiceComponents(
         chat_service=service,
         drain=DrainSignal.for_shutdown_timeout(settings.shutdown_timeout_s),
+        websockets=OpenWebSockets(
+            websocket_policy(settings), admission, telemetry.metrics.rejected if telemetry else None
+        ),
+        admission=admission,
         settings=settings,
         roles=roles,
         store=store,

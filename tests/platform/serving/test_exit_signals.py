@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -101,3 +102,33 @@ def test_sigterm_ends_a_stream_in_flight_with_one_shutting_down_event(
     # Ended by the drain (1 s grace), long before the reply would have finished on its own.
     assert ended_after < 5.0
     assert service.process.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def test_with_a_hold_the_servers_handler_runs_only_after_the_hold_returns(sigterm_handler: list[int]) -> None:
+    async def scenario() -> None:
+        drain = DrainSignal(grace_s=0, backstop_s=10)
+        released = asyncio.Event()
+
+        async def hold() -> None:
+            await released.wait()  # open WebSockets still sending their terminal frames
+
+        with drain_on_exit_signals(drain, hold):
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0.05)
+            assert drain.draining and sigterm_handler == []
+            released.set()
+            await asyncio.sleep(0.05)
+            assert sigterm_handler == [signal.SIGTERM]
+
+    asyncio.run(scenario())
+
+
+def test_a_hold_that_never_returns_is_cut_at_the_backstop(sigterm_handler: list[int]) -> None:
+    async def scenario() -> None:
+        drain = DrainSignal(grace_s=0, backstop_s=0.1)
+        with drain_on_exit_signals(drain, asyncio.Event().wait):
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            assert sigterm_handler == [signal.SIGTERM]
+
+    asyncio.run(scenario())
