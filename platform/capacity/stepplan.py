@@ -1,0 +1,130 @@
+"""How long a step runs, and when its outcome is already certain before it ends.
+
+A step must hold enough requests for the percentiles it judges: an objective of
+99 % leaves 1 % of requests for the tail, so seeing `tail_requests` of them
+takes `tail_requests ÷ 0.01` requests. The first seconds of a step (connections
+opening, a cold queue) are warm-up and not judged.
+
+A step may stop early once its outcome cannot change:
+- an SLO is broken beyond recovery: more requests failed than the error budget
+  allows for the *whole planned step*, so even if every remaining request
+  succeeded the step would still fail;
+- over-saturation: arrivals outrun completions and the number of requests in
+  flight keeps growing, so latency grows without bound for as long as it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rolescope.gate.model import GatePolicy
+
+# Least-squares slope of in-flight requests, as a share of the arrival rate, above which the
+# queue is growing rather than fluctuating: a tenth of the arrivals are not being completed.
+SATURATION_GROWTH_SHARE = 0.1
+SATURATION_WINDOW_S = 3.0
+SATURATION_MIN_POINTS = 6
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    rate: float
+    duration_s: float
+    warmup_s: float
+    long_enough: bool  # holds every objective's tail; False when the duration limit cut it short
+
+    @property
+    def planned_requests(self) -> float:
+        return self.rate * self.duration_s
+
+
+def error_budget(policy: GatePolicy) -> tuple[str, float] | None:
+    """The SLO whose share of failures allowed is smallest, and that share (goodput counts failures too)."""
+    budgets = [(o.name, 1.0 - o.objective) for o in policy.objectives if o.sli in ("error_ratio", "goodput")]
+    return min(budgets, key=lambda item: item[1]) if budgets else None
+
+
+def requests_needed(policy: GatePolicy, tail_requests: int = 1, floor: int = 100) -> int:
+    """Requests a step needs so each objective's tail holds at least `tail_requests` of them.
+
+    99.9 % availability needs 1000 requests before a single failure is within budget at all.
+    """
+    shares = [1.0 - o.objective for o in policy.objectives if o.objective < 1.0]
+    smallest = min(shares, default=0.05)
+    return max(floor, math.ceil(tail_requests / max(smallest, 1e-6) - 1e-9))
+
+
+def plan_step(
+    rate: float,
+    min_requests: int,
+    *,
+    warmup_s: float = 1.0,
+    min_duration_s: float = 3.0,
+    max_duration_s: float = 60.0,
+) -> StepPlan:
+    """A step at `rate` long enough for `min_requests` judged requests, within the duration limits."""
+    wanted = warmup_s + min_requests / rate
+    duration = min(max(wanted, min_duration_s), max_duration_s)
+    return StepPlan(rate, duration, warmup_s, long_enough=wanted <= max_duration_s)
+
+
+@dataclass(frozen=True)
+class StepSoFar:
+    """What is known part-way through a step (server-side counts since its start)."""
+
+    elapsed_s: float
+    requests: int
+    failures: int
+    in_flight: Sequence[tuple[float, float]]  # (seconds into the step, requests in flight)
+
+
+def broken_beyond_recovery(so_far: StepSoFar, plan: StepPlan, budget: tuple[str, float] | None) -> str | None:
+    if budget is None:
+        return None
+    name, share = budget
+    planned = max(plan.planned_requests, so_far.requests)
+    allowed = share * planned
+    if so_far.failures > allowed:
+        return (
+            f"{name} broken beyond recovery: {so_far.failures} failures already, "
+            f"{allowed:.1f} allowed in the {planned:.0f} requests planned"
+        )
+    return None
+
+
+def _slope(points: Sequence[tuple[float, float]]) -> float:
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread <= 0:
+        return 0.0
+    return sum((t - mean_t) * (y - mean_y) for t, y in points) / spread
+
+
+def over_saturated(so_far: StepSoFar, rate: float) -> str | None:
+    """In-flight requests grew steadily over the last part of the step (at least SATURATION_WINDOW_S)."""
+    points = [p for p in so_far.in_flight if p[0] >= 0]
+    if len(points) < SATURATION_MIN_POINTS or points[-1][0] - points[0][0] < SATURATION_WINDOW_S:
+        return None
+    start = max(points[-1][0] - max(SATURATION_WINDOW_S, 0.5 * (points[-1][0] - points[0][0])), 0.0)
+    window = [p for p in points if p[0] >= start]
+    if len(window) < SATURATION_MIN_POINTS:
+        return None
+    slope = _slope(window)
+    span = window[-1][0] - window[0][0]
+    growth = window[-1][1] - window[0][1]
+    threshold = max(SATURATION_GROWTH_SHARE * rate, 0.5)
+    if slope >= threshold and growth >= threshold * span + 3:
+        return (
+            f"over-saturated: requests in flight grew from {window[0][1]:.0f} to {window[-1][1]:.0f} "
+            f"in {span:.1f} s ({slope:.1f}/s at {rate:.3g} req/s offered)"
+        )
+    return None
+
+
+def stop_reason(so_far: StepSoFar, plan: StepPlan, budget: tuple[str, float] | None) -> str | None:
+    """Why the step's outcome is already certain (it fails), or None to keep measuring."""
+    return broken_beyond_recovery(so_far, plan, budget) or over_saturated(so_far, plan.rate)
