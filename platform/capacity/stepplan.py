@@ -60,7 +60,7 @@ def plan_step(
     rate: float,
     min_requests: int,
     *,
-    warmup_s: float = 1.0,
+    warmup_s: float = 2.0,
     min_duration_s: float = 3.0,
     max_duration_s: float = 60.0,
 ) -> StepPlan:
@@ -78,13 +78,16 @@ class StepSoFar:
     requests: int
     failures: int
     in_flight: Sequence[tuple[float, float]]  # (seconds into the step, requests in flight)
+    # Before this many seconds into the step the queue is still filling (the first requests have not
+    # had one service time to finish), which looks like growth but is not saturation.
+    settle_s: float = 0.0
 
 
 def broken_beyond_recovery(so_far: StepSoFar, plan: StepPlan, budget: tuple[str, float] | None) -> str | None:
     if budget is None:
         return None
     name, share = budget
-    planned = max(plan.planned_requests, so_far.requests)
+    planned = max(plan.rate * (plan.duration_s - plan.warmup_s), so_far.requests)
     allowed = share * planned
     if so_far.failures > allowed:
         return (
@@ -106,7 +109,7 @@ def _slope(points: Sequence[tuple[float, float]]) -> float:
 
 def over_saturated(so_far: StepSoFar, rate: float) -> str | None:
     """In-flight requests grew steadily over the last part of the step (at least SATURATION_WINDOW_S)."""
-    points = [p for p in so_far.in_flight if p[0] >= 0]
+    points = [p for p in so_far.in_flight if p[0] >= so_far.settle_s]
     if len(points) < SATURATION_MIN_POINTS or points[-1][0] - points[0][0] < SATURATION_WINDOW_S:
         return None
     start = max(points[-1][0] - max(SATURATION_WINDOW_S, 0.5 * (points[-1][0] - points[0][0])), 0.0)
@@ -117,7 +120,11 @@ def over_saturated(so_far: StepSoFar, rate: float) -> str | None:
     span = window[-1][0] - window[0][0]
     growth = window[-1][1] - window[0][1]
     threshold = max(SATURATION_GROWTH_SHARE * rate, 0.5)
-    if slope >= threshold and growth >= threshold * span + 3:
+    third = span / 3
+    early = [y for t, y in window if t <= window[0][0] + third]
+    late = [y for t, y in window if t >= window[-1][0] - third]
+    steady_rise = sum(late) / len(late) - sum(early) / len(early) >= threshold * third
+    if slope >= threshold and growth >= threshold * span + 3 and steady_rise:
         return (
             f"over-saturated: requests in flight grew from {window[0][1]:.0f} to {window[-1][1]:.0f} "
             f"in {span:.1f} s ({slope:.1f}/s at {rate:.3g} req/s offered)"

@@ -52,3 +52,9 @@ def test_too_short_a_window_decides_nothing() -> None:
     growing = [(t * 0.25, 10.0 * t) for t in range(8)]  # under SATURATION_WINDOW_S
     plan = plan_step(10.0, 100)
     assert stop_reason(StepSoFar(2.0, 0, 0, growing), plan, None) is None
+
+
+def test_a_queue_filling_up_to_its_steady_level_is_not_over_saturation() -> None:
+    # 2 s per request at 10 req/s: in flight ramps to 20 over the first 2 s, then holds.
+    ramp = [(t * 0.5, min(20.0, 10.0 * t * 0.5)) for t in range(14)]
+    assert over_saturated(StepSoFar(7.0, 0, 0, ramp, settle_s=2.0), rate=10.0) is None
