@@ -143,7 +143,12 @@ def erlang_case(scratch: Path, quick: bool) -> dict[str, float]:
         f"true {truth:.2f} req/s, found {found or 0:.2f} req/s, found ÷ true {ratio:.3f}, "
         f"{steps} steps in {wall:.0f} s"
     )
-    return {"erlang_true_rps": truth, "erlang_found_rps": found or 0.0, "erlang_ratio": ratio, "erlang_wall_s": wall}
+    return {
+        "erlang_true_rps": truth,
+        "erlang_found_rps": found or 0.0,
+        "erlang_ratio": ratio,
+        "erlang_wall_s": wall,
+    }
 
 
 def cpu_case(scratch: Path, quick: bool) -> dict[str, float]:

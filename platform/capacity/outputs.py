@@ -100,7 +100,9 @@ def sizing_of(options: CapacityOptions, done: Done, steps: list[StepRecord]) -> 
     held, _ = _edge(done, steps)
     p99 = held.client.get("e2e_s", {}).get("p99") if held is not None else None
     limit = options.settings.get("concurrency_limit")
-    return size_for(options.target_rate, done.bracket.low, options.headroom, p99, int(limit) if limit else None)
+    return size_for(
+        options.target_rate, done.bracket.low, options.headroom, p99, int(limit) if limit else None
+    )
 
 
 def write_outputs(

@@ -26,7 +26,9 @@ def _by_rate(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _mark_capacity(axes: Axes, capacity: float | None, high: float | None) -> None:
     if capacity is not None:
-        axes.axvline(capacity, color=GOOD, linestyle="--", linewidth=1.2, label=f"capacity {capacity:.3g} req/s")
+        axes.axvline(
+            capacity, color=GOOD, linestyle="--", linewidth=1.2, label=f"capacity {capacity:.3g} req/s"
+        )
         if high is not None:
             axes.axvspan(capacity, high, color=GOOD, alpha=0.08)
     axes.set_xscale("log")
@@ -37,7 +39,12 @@ def _outcomes(axes: Axes, steps: Sequence[dict[str, Any]], ys: Sequence[float]) 
     for step, y in zip(steps, ys, strict=True):
         if not math.isnan(y):
             axes.scatter(
-                [step["offered_rps"]], [y], s=30, zorder=3, color=GOOD if step["passed"] else BAD, edgecolors="none"
+                [step["offered_rps"]],
+                [y],
+                s=30,
+                zorder=3,
+                color=GOOD if step["passed"] else BAD,
+                edgecolors="none",
             )
 
 
@@ -107,7 +114,9 @@ def throughput_latency_chart(steps: Sequence[dict[str, Any]], metric: str) -> st
         x = step["client"]["throughput_rps"]
         y = 1000 * step["client"][CLIENT_KEYS[metric]]["p99"]
         axes.scatter([x], [y], s=30, color=GOOD if step["passed"] else BAD, zorder=3, edgecolors="none")
-        axes.annotate(f"{step['offered_rps']:.3g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axes.annotate(
+            f"{step['offered_rps']:.3g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
     axes.set_xlabel("achieved throughput (successful req/s)")
     axes.set_ylabel(f"{metric.upper()} p99 (ms)")
     axes.set_yscale("log")

@@ -39,9 +39,13 @@ def step_rows(document: dict[str, Any]) -> list[dict[str, str]]:
                 "throughput": _rate(client.get("throughput_rps")),
                 "goodput": _pct(client.get("goodput")),
                 "errors": _pct(client.get("error_ratio")),
-                "ttft_p99": _ms(client.get("ttft_s", {}).get("p99") if client.get("ttft_s", {}).get("count") else None),
+                "ttft_p99": _ms(
+                    client.get("ttft_s", {}).get("p99") if client.get("ttft_s", {}).get("count") else None
+                ),
                 "server_ttft_p99": _ms(server.get("ttft_s", {}).get("p99")),
-                "e2e_p99": _ms(client.get("e2e_s", {}).get("p99") if client.get("e2e_s", {}).get("count") else None),
+                "e2e_p99": _ms(
+                    client.get("e2e_s", {}).get("p99") if client.get("e2e_s", {}).get("count") else None
+                ),
                 "server_e2e_p99": _ms(server.get("http_duration_s", {}).get("p99")),
                 "cpu": _pct(server.get("cpu_utilization")),
                 "in_flight": "–" if server.get("in_flight_max") is None else f"{server['in_flight_max']:.0f}",
@@ -124,9 +128,15 @@ def render_summary(document: dict[str, Any]) -> str:
         )
     comparison = edge_comparison(document)
     if comparison:
-        lines += ["", "Client and server side at the capacity (difference: network, queueing, the client):", ""]
+        lines += [
+            "",
+            "Client and server side at the capacity (difference: network, queueing, the client):",
+            "",
+        ]
         lines += ["| figure | client | server | difference |", "|---|---|---|---|"]
-        lines += [f"| {r['figure']} | {r['client']} | {r['server']} | {r['difference']} |" for r in comparison]
+        lines += [
+            f"| {r['figure']} | {r['client']} | {r['server']} | {r['difference']} |" for r in comparison
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -151,7 +161,9 @@ def charts(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render_report(document: dict[str, Any]) -> str:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    template_text = resources.files("rolescope.capacity").joinpath("report.html.j2").read_text(encoding="utf-8")
+    template_text = (
+        resources.files("rolescope.capacity").joinpath("report.html.j2").read_text(encoding="utf-8")
+    )
     template = environment.from_string(template_text)
     return template.render(
         document=document,

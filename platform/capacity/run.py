@@ -48,7 +48,9 @@ class CapacityOptions:
     target_rate: float | None = None
     headroom: float = 0.3
     cpus: str | None = None
-    metrics_url: str | None = None  # with `target`: where its Prometheus metrics are (default: <target>/metrics)
+    metrics_url: str | None = (
+        None  # with `target`: where its Prometheus metrics are (default: <target>/metrics)
+    )
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -101,7 +101,9 @@ def _probe_finished(probes: Sequence[StepResult], config: SearchConfig) -> bool:
     last = probes[-1] if probes else None
     if last is None:
         return False
-    return (last.passed and last.rate >= config.max_rate) or (not last.passed and last.rate <= config.min_rate)
+    return (last.passed and last.rate >= config.max_rate) or (
+        not last.passed and last.rate <= config.min_rate
+    )
 
 
 def _next_probe(probes: Sequence[StepResult], config: SearchConfig) -> float:

@@ -33,7 +33,11 @@ class Sizing:
 
 
 def size_for(
-    target_rps: float, capacity_rps: float, headroom: float, edge_p99_s: float | None, limit: int | None = None
+    target_rps: float,
+    capacity_rps: float,
+    headroom: float,
+    edge_p99_s: float | None,
+    limit: int | None = None,
 ) -> Sizing:
     if target_rps <= 0 or capacity_rps <= 0:
         raise ValueError(f"rates must be > 0 (target {target_rps}, capacity {capacity_rps})")

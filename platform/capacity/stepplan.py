@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rolescope.gate.model import GatePolicy
 
@@ -68,6 +68,28 @@ def plan_step(
     wanted = warmup_s + min_requests / rate
     duration = min(max(wanted, min_duration_s), max_duration_s)
     return StepPlan(rate, duration, warmup_s, long_enough=wanted <= max_duration_s)
+
+
+# Users a loaded machine starts per second (Locust spawns the whole open-model pool at once);
+# the sends of a pool still starting bunch up, so that time is warm-up too.
+SPAWNED_PER_S = 100.0
+
+
+def with_spawn_allowance(plan: StepPlan, users: int) -> StepPlan:
+    """The plan lengthened by the time its user pool takes to start, that time added to the warm-up."""
+    allowance = users / SPAWNED_PER_S
+    return replace(plan, duration_s=plan.duration_s + allowance, warmup_s=plan.warmup_s + allowance)
+
+
+def pool_cover_s(policy: GatePolicy, floor_s: float = 1.0, ceiling_s: float = 10.0) -> float:
+    """Seconds of arrivals the open-model user pool covers: the longest latency threshold.
+
+    While every SLO holds, the mean time in the system is below every threshold, so by
+    Little's law a pool of rate × threshold users is never the bottleneck; a pool starved by a
+    slower service delays sends, which counts in latency (from the intended time) as it should.
+    """
+    thresholds = [o.threshold_s for o in policy.latency_objectives if o.threshold_s is not None]
+    return min(max(max(thresholds, default=ceiling_s), floor_s), ceiling_s)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from rolescope.capacity.search import Phase
 from rolescope.capacity.server_metrics import Snapshot, scrape, server_figures
-from rolescope.capacity.stepplan import StepPlan, StepSoFar, stop_reason
+from rolescope.capacity.stepplan import StepPlan, StepSoFar, pool_cover_s, stop_reason, with_spawn_allowance
 from rolescope.gate.absolute import absolute_checks
 from rolescope.gate.goodput import good_requests
 from rolescope.gate.model import CheckResult, GatePolicy, RunData
@@ -62,6 +62,7 @@ class StepRecord:
     phase: Phase
     offered_rps: float
     planned_duration_s: float
+    warmup_s: float
     long_enough: bool
     passed: bool
     conclusive: bool
@@ -139,7 +140,9 @@ class _Monitor:
     about the rate.
     """
 
-    def __init__(self, context: StepContext, plan: StepPlan, start: Snapshot | None, label: str, status: Status):
+    def __init__(
+        self, context: StepContext, plan: StepPlan, start: Snapshot | None, label: str, status: Status
+    ):
         self.context, self.plan, self.start, self.label, self.status = context, plan, start, label, status
         self.began = time.monotonic()
         self.in_flight: list[tuple[float, float]] = []
@@ -169,7 +172,9 @@ class _Monitor:
         figures = server_figures(self.judged_from, snapshot)
         mean_duration = server_figures(self.start, snapshot)["request_duration_s"]["mean"] or 0.0
         settle = self.first_request_at + self.plan.warmup_s + mean_duration
-        so_far = StepSoFar(at, int(figures["requests"]), int(figures["failures"]), self.in_flight, settle_s=settle)
+        so_far = StepSoFar(
+            at, int(figures["requests"]), int(figures["failures"]), self.in_flight, settle_s=settle
+        )
         reason = stop_reason(so_far, self.plan, self.context.error_budget)
         if reason is not None:
             raise _StepDecided(reason)
@@ -193,7 +198,10 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
         seed=index,
         cpus=context.cpus,
         extra_env=dict(context.extra_env),
+        open_pool_cover_s=pool_cover_s(context.policy),
     )
+    plan = with_spawn_allowance(plan, options.effective_users())
+    options.duration_s = plan.duration_s
     label = f"step {index} ({phase}) at {plan.rate:.3g} req/s"
     start = scrape(context.metrics_url) if context.metrics_url else None
     monitor = _Monitor(context, plan, start, label, status)
@@ -222,6 +230,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
         phase=phase,
         offered_rps=plan.rate,
         planned_duration_s=plan.duration_s,
+        warmup_s=plan.warmup_s,
         long_enough=plan.long_enough,
         passed=passed,
         conclusive=phase != "probe" or early_stop is not None,

@@ -21,9 +21,15 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         out: Path | None = typer.Option(
-            None, "--out", "-o", help="Run directory (default: runs/capacity-<timestamp>).", show_default=False
+            None,
+            "--out",
+            "-o",
+            help="Run directory (default: runs/capacity-<timestamp>).",
+            show_default=False,
         ),
-        slo: Path | None = typer.Option(None, "--slo", help="SLO spec (default: bundled).", show_default=False),
+        slo: Path | None = typer.Option(
+            None, "--slo", help="SLO spec (default: bundled).", show_default=False
+        ),
         precision: float = typer.Option(
             0.05, "--precision", help="Stop when the capacity is known within this share (high ÷ low − 1)."
         ),
@@ -65,13 +71,16 @@ def register(app: typer.Typer) -> None:
             [], "--set", help="A setting of the launched service, e.g. concurrency_limit=32 (repeatable)."
         ),
         roles: Path | None = typer.Option(
-            None, "--roles", help="Role file or folder to serve (default: the bundled roles).", show_default=False
+            None,
+            "--roles",
+            help="Role file or folder to serve (default: the bundled roles).",
+            show_default=False,
         ),
         cpus: str | None = typer.Option(
             None, "--cpus", help="Pin the load generator to these CPUs (e.g. 0).", show_default=False
         ),
     ) -> None:
-        """Find the highest open-model arrival rate at which every SLO holds: exit 0 found, 1 none held, 2 usage.
+        """Find the highest arrival rate at which every SLO holds: exit 0 found, 1 none held, 2 usage.
 
         A short probe doubles the Poisson arrival rate until an SLO breaks, then
         full steps confirm the bracket and bisect it until it is known within
@@ -107,9 +116,13 @@ def register(app: typer.Typer) -> None:
         if user not in ("replay", "chat", "stream"):
             raise ConfigError(f"--user {user!r} is not known; expected replay, chat or stream")
         if metrics_url is not None and target is None:
-            raise ConfigError("--metrics-url only makes sense with --target (a launched service is scraped anyway)")
+            raise ConfigError(
+                "--metrics-url only makes sense with --target (a launched service is scraped anyway)"
+            )
         if target is not None and (fault or setting or roles):
-            raise ConfigError("--fault, --set and --roles change a launched service; they cannot go with --target")
+            raise ConfigError(
+                "--fault, --set and --roles change a launched service; they cannot go with --target"
+            )
         options = CapacityOptions(
             out=out,
             target=target,

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from rolescope.capacity.search import (
     Done,
     NextStep,
@@ -18,7 +19,9 @@ from rolescope.capacity.search import (
 )
 
 
-def _search(truth: float, config: SearchConfig, probes_conclusive: bool = False) -> tuple[Done, list[StepResult]]:
+def _search(
+    truth: float, config: SearchConfig, probes_conclusive: bool = False
+) -> tuple[Done, list[StepResult]]:
     """Drive the search against a monotone service: every rate at or below `truth` holds."""
     steps: list[StepResult] = []
     while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rolescope.capacity.server_metrics import Histogram, histogram_quantile, parse_metrics, server_figures
 
 TEXT = """\

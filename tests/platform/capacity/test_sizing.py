@@ -7,6 +7,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+
 from rolescope import helm_assets
 from rolescope.capacity.sizing import REQUESTS_METRIC, helm_snippet, helm_values, size_for
 
@@ -40,7 +41,9 @@ def test_the_helm_snippet_renders_an_hpa_on_requests_per_second_per_pod() -> Non
     redis_case = helm_assets.load_values(helm_assets.values_files(ROOT)["redis"])
     values = {**redis_case, **snippet, "autoscaling": snippet["autoscaling"]}
     documents = helm_assets.render_documents(ROOT, values)
-    deployment = next(d for d in documents if d["kind"] == "Deployment" and "load" not in d["metadata"]["name"])
+    deployment = next(
+        d for d in documents if d["kind"] == "Deployment" and "load" not in d["metadata"]["name"]
+    )
     hpa = next(d for d in documents if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["minReplicas"] == 8 and hpa["spec"]["maxReplicas"] == 12
     pods = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
@@ -62,5 +65,7 @@ def test_the_helm_snippet_renders_an_hpa_on_requests_per_second_per_pod() -> Non
 def test_without_a_requests_target_the_hpa_scales_on_cpu_only() -> None:
     redis_case = helm_assets.load_values(helm_assets.values_files(ROOT)["redis"])
     values = {**redis_case, "autoscaling": {"enabled": True}}
-    hpa = next(d for d in helm_assets.render_documents(ROOT, values) if d["kind"] == "HorizontalPodAutoscaler")
+    hpa = next(
+        d for d in helm_assets.render_documents(ROOT, values) if d["kind"] == "HorizontalPodAutoscaler"
+    )
     assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rolescope.capacity.stepplan import (
     StepSoFar,
     broken_beyond_recovery,
