@@ -109,7 +109,15 @@ def _print_results(message: str) -> None:
         print(f"  {message}", flush=True)
 
 
-def _find(out: Path, url: str, slo: Path, min_requests: int, start_rate: float) -> tuple[float | None, int]:
+def _edge_server(document: dict[str, Any]) -> dict[str, Any]:
+    index = document["capacity"]["edge_step"]
+    step = next((s for s in document["steps"] if s["index"] == index), None)
+    return dict(step["server"] or {}) if step is not None else {}
+
+
+def _find(
+    out: Path, url: str, slo: Path, min_requests: int, start_rate: float
+) -> tuple[float | None, int, dict[str, Any]]:
     options = CapacityOptions(
         out=out,
         target=url,
@@ -122,7 +130,7 @@ def _find(out: Path, url: str, slo: Path, min_requests: int, start_rate: float) 
         user="chat",
     )
     outcome = run_capacity(options, _print_results)
-    return outcome.found, len(outcome.steps)
+    return outcome.found, len(outcome.steps), _edge_server(outcome.document)
 
 
 def erlang_case(scratch: Path, quick: bool) -> dict[str, float]:
@@ -159,14 +167,24 @@ def cpu_case(scratch: Path, quick: bool) -> dict[str, float]:
         _, cpu_per_request = measure_one_at_a_time(service.url)
         truth = 1 / cpu_per_request
         started = time.monotonic()
-        found, steps = _find(scratch / "cpu", service.url, slo, 200 if quick else 400, start_rate=truth / 4)
+        found, steps, edge = _find(
+            scratch / "cpu", service.url, slo, 200 if quick else 400, start_rate=truth / 4
+        )
         wall = time.monotonic() - started
     ratio = (found or 0.0) / truth
+    utilization = float(edge.get("cpu_utilization") or 0.0)
     print(
         f"CPU-bound: {1000 * cpu_per_request:.1f} ms CPU per request → true {truth:.2f} req/s, "
-        f"found {found or 0:.2f} req/s, found ÷ true {ratio:.3f}, {steps} steps in {wall:.0f} s"
+        f"found {found or 0:.2f} req/s, found ÷ true {ratio:.3f}, {steps} steps in {wall:.0f} s; "
+        f"the service had {100 * utilization:.0f} % of a core at the edge"
     )
-    return {"cpu_true_rps": truth, "cpu_found_rps": found or 0.0, "cpu_ratio": ratio, "cpu_wall_s": wall}
+    return {
+        "cpu_true_rps": truth,
+        "cpu_found_rps": found or 0.0,
+        "cpu_ratio": ratio,
+        "cpu_edge_utilization": utilization,
+        "cpu_wall_s": wall,
+    }
 
 
 def run(quick: bool = False) -> dict[str, float]:

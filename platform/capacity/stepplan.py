@@ -26,6 +26,8 @@ from rolescope.gate.model import GatePolicy
 SATURATION_GROWTH_SHARE = 0.1
 SATURATION_WINDOW_S = 3.0
 SATURATION_MIN_POINTS = 6
+# Below this share of the arrival rate answered, arrivals certainly outrun completions.
+COMPLETION_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class StepSoFar:
     # Before this many seconds into the step the queue is still filling (the first requests have not
     # had one service time to finish), which looks like growth but is not saturation.
     settle_s: float = 0.0
+    completed: Sequence[tuple[float, float]] = ()  # (seconds into the step, requests answered so far)
 
 
 def broken_beyond_recovery(so_far: StepSoFar, plan: StepPlan, budget: tuple[str, float] | None) -> str | None:
@@ -154,6 +157,35 @@ def over_saturated(so_far: StepSoFar, rate: float) -> str | None:
     return None
 
 
+def completions_lag(so_far: StepSoFar, rate: float) -> str | None:
+    """Answers come back well below the arrival rate for a sustained window, the queue not draining.
+
+    The load generator's user pool is finite, so a saturated service can cap the in-flight count
+    (every user waiting) instead of letting it grow; the shortfall of completions still shows.
+    """
+    points = [p for p in so_far.completed if p[0] >= so_far.settle_s]
+    if len(points) < SATURATION_MIN_POINTS or points[-1][0] - points[0][0] < SATURATION_WINDOW_S:
+        return None
+    span = points[-1][0] - points[0][0]
+    # Poisson arrivals: with 50 expected, fewer than half answered is a 3.5-sigma shortfall, so a
+    # service that keeps up is not stopped by chance; a smaller lag is left to the step's judgement.
+    if rate * span < 50:
+        return None
+    achieved = (points[-1][1] - points[0][1]) / span
+    in_flight = [p for p in so_far.in_flight if p[0] >= points[0][0]]
+    draining = bool(in_flight) and in_flight[-1][1] < in_flight[0][1]
+    if achieved < COMPLETION_SHARE * rate and not draining:
+        return (
+            f"over-saturated: {achieved:.3g} answers/s for {rate:.3g} req/s offered over {span:.1f} s, "
+            f"{in_flight[-1][1] if in_flight else 0:.0f} in flight"
+        )
+    return None
+
+
 def stop_reason(so_far: StepSoFar, plan: StepPlan, budget: tuple[str, float] | None) -> str | None:
     """Why the step's outcome is already certain (it fails), or None to keep measuring."""
-    return broken_beyond_recovery(so_far, plan, budget) or over_saturated(so_far, plan.rate)
+    return (
+        broken_beyond_recovery(so_far, plan, budget)
+        or over_saturated(so_far, plan.rate)
+        or completions_lag(so_far, plan.rate)
+    )

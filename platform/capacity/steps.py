@@ -30,7 +30,15 @@ from rolescope.rundir import SAMPLES_FILE, RequestSample, load_dir_name, read_sa
 
 Status = Callable[[str], None]
 SCRAPE_EVERY_S = 0.5
+# Locust's run time starts before its users send anything (start-up, reading the traffic, spawning:
+# seconds on a loaded machine). With the service's metrics in view, the step is timed from the first
+# request the service sees instead, and Locust's own limit only bounds a start-up gone wrong.
+STARTUP_ALLOWANCE_S = 30.0
 STEP_FILE = "step.json"
+
+
+class _StepComplete(Exception):
+    """Raised from the progress callback once the step has offered load for its planned duration."""
 
 
 class _StepDecided(Exception):
@@ -146,6 +154,7 @@ class _Monitor:
         self.context, self.plan, self.start, self.label, self.status = context, plan, start, label, status
         self.began = time.monotonic()
         self.in_flight: list[tuple[float, float]] = []
+        self.completed: list[tuple[float, float]] = []
         self.first_request_at: float | None = None
         self.judged_from: Snapshot | None = None
         self._last_scrape = 0.0
@@ -161,10 +170,13 @@ class _Monitor:
             return
         at = snapshot.at - self.began
         self.in_flight.append((at, snapshot.in_flight))
+        self.completed.append((at, snapshot.chat_requests - self.start.chat_requests))
         if self.first_request_at is None:
             if snapshot.chat_requests - self.start.chat_requests <= 0 and snapshot.in_flight <= 0:
                 return
             self.first_request_at = at
+        if at >= self.first_request_at + self.plan.duration_s:
+            raise _StepComplete
         if self.judged_from is None:
             if at < self.first_request_at + self.plan.warmup_s:
                 return
@@ -173,7 +185,12 @@ class _Monitor:
         mean_duration = server_figures(self.start, snapshot)["request_duration_s"]["mean"] or 0.0
         settle = self.first_request_at + self.plan.warmup_s + mean_duration
         so_far = StepSoFar(
-            at, int(figures["requests"]), int(figures["failures"]), self.in_flight, settle_s=settle
+            at,
+            int(figures["requests"]),
+            int(figures["failures"]),
+            self.in_flight,
+            settle_s=settle,
+            completed=self.completed,
         )
         reason = stop_reason(so_far, self.plan, self.context.error_budget)
         if reason is not None:
@@ -187,6 +204,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     out = context.out / load_dir_name(index)
     if out.exists():
         shutil.rmtree(out)
+    start = scrape(context.metrics_url) if context.metrics_url else None
     options = LoadOptions(
         host=context.url,
         out=out,
@@ -201,14 +219,15 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
         open_pool_cover_s=pool_cover_s(context.policy),
     )
     plan = with_spawn_allowance(plan, options.effective_users())
-    options.duration_s = plan.duration_s
+    options.duration_s = plan.duration_s + (STARTUP_ALLOWANCE_S if start is not None else 0.0)
     label = f"step {index} ({phase}) at {plan.rate:.3g} req/s"
-    start = scrape(context.metrics_url) if context.metrics_url else None
     monitor = _Monitor(context, plan, start, label, status)
     began = time.monotonic()
     early_stop: str | None = None
     try:
         run_load(options, progress=monitor)
+    except _StepComplete:
+        write_slis(out)
     except _StepDecided as decided:
         early_stop = decided.reason
         write_slis(out)

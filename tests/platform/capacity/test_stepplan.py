@@ -7,6 +7,7 @@ import pytest
 from rolescope.capacity.stepplan import (
     StepSoFar,
     broken_beyond_recovery,
+    completions_lag,
     error_budget,
     over_saturated,
     plan_step,
@@ -59,3 +60,17 @@ def test_a_queue_filling_up_to_its_steady_level_is_not_over_saturation() -> None
     # 2 s per request at 10 req/s: in flight ramps to 20 over the first 2 s, then holds.
     ramp = [(t * 0.5, min(20.0, 10.0 * t * 0.5)) for t in range(14)]
     assert over_saturated(StepSoFar(7.0, 0, 0, ramp, settle_s=2.0), rate=10.0) is None
+
+
+def test_answers_falling_behind_arrivals_with_a_full_pool_is_over_saturation() -> None:
+    # 40 req/s offered, 15 answered per second, in flight stuck at the pool's size.
+    completed = [(t * 0.5, 15.0 * t * 0.5) for t in range(12)]
+    capped = [(t * 0.5, 204.0) for t in range(12)]
+    reason = completions_lag(StepSoFar(6.0, 0, 0, capped, completed=completed), rate=40.0)
+    assert reason is not None and reason.startswith("over-saturated")
+
+
+def test_answers_keeping_up_with_arrivals_are_not_over_saturation() -> None:
+    completed = [(t * 0.5, 38.0 * t * 0.5) for t in range(12)]
+    steady = [(t * 0.5, 12.0) for t in range(12)]
+    assert completions_lag(StepSoFar(6.0, 0, 0, steady, completed=completed), rate=40.0) is None
