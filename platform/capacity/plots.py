@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from rolescope.gate.plots import BAD, CANDIDATE, GOOD, REFERENCE, _figure, to_svg
 
@@ -21,7 +22,16 @@ PERCENTILES = (("p50", 1.0), ("p95", 0.7), ("p99", 0.45))
 
 
 def _by_rate(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted((s for s in steps if s["client"].get("requests")), key=lambda s: s["offered_rps"])
+    """One step per offered rate, in rate order: the last conclusive one measured there (a full step
+    supersedes the short probe at the same rate)."""
+    chosen: dict[float, dict[str, Any]] = {}
+    for step in steps:
+        if not step["client"].get("requests"):
+            continue
+        held = chosen.get(step["offered_rps"])
+        if held is None or step["conclusive"] or not held["conclusive"]:
+            chosen[step["offered_rps"]] = step
+    return [chosen[rate] for rate in sorted(chosen)]
 
 
 def _mark_capacity(axes: Axes, capacity: float | None, high: float | None) -> None:
@@ -32,6 +42,8 @@ def _mark_capacity(axes: Axes, capacity: float | None, high: float | None) -> No
         if high is not None:
             axes.axvspan(capacity, high, color=GOOD, alpha=0.08)
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(ScalarFormatter())
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("offered rate (req/s)")
 
 
@@ -102,7 +114,7 @@ def latency_chart(
     axes.set_yscale("log")
     axes.set_ylabel(f"{metric.upper()} (ms)")
     axes.set_title(f"{metric.upper()} percentiles against offered rate", fontsize=10)
-    axes.legend(fontsize=8, loc="upper left")
+    axes.legend(fontsize=7, loc="best", framealpha=0.8)
     return to_svg(figure)
 
 
