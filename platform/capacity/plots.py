@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.axes import Axes
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from rolescope.gate.plots import BAD, CANDIDATE, GOOD, REFERENCE, _figure, to_svg
 
@@ -34,6 +34,13 @@ def _by_rate(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [chosen[rate] for rate in sorted(chosen)]
 
 
+def _plain_log_ticks(axis: Any) -> None:
+    """Ticks at 1, 2 and 5 of each decade, written as plain numbers (not 2×10¹)."""
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _mark_capacity(axes: Axes, capacity: float | None, high: float | None) -> None:
     if capacity is not None:
         axes.axvline(
@@ -42,8 +49,7 @@ def _mark_capacity(axes: Axes, capacity: float | None, high: float | None) -> No
         if high is not None:
             axes.axvspan(capacity, high, color=GOOD, alpha=0.08)
     axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(ScalarFormatter())
-    axes.xaxis.set_minor_formatter(NullFormatter())
+    _plain_log_ticks(axes.xaxis)
     axes.set_xlabel("offered rate (req/s)")
 
 
@@ -112,6 +118,7 @@ def latency_chart(
         axes.axhline(1000 * threshold_s, color=BAD, linewidth=1, label=f"SLO {1000 * threshold_s:g} ms")
     _mark_capacity(axes, capacity, high)
     axes.set_yscale("log")
+    _plain_log_ticks(axes.yaxis)
     axes.set_ylabel(f"{metric.upper()} (ms)")
     axes.set_title(f"{metric.upper()} percentiles against offered rate", fontsize=10)
     axes.legend(fontsize=7, loc="best", framealpha=0.8)
@@ -132,6 +139,7 @@ def throughput_latency_chart(steps: Sequence[dict[str, Any]], metric: str) -> st
     axes.set_xlabel("achieved throughput (successful req/s)")
     axes.set_ylabel(f"{metric.upper()} p99 (ms)")
     axes.set_yscale("log")
+    _plain_log_ticks(axes.yaxis)
     axes.set_title(
         f"Throughput against {metric.upper()} p99 (labels: offered req/s; green held every SLO)", fontsize=10
     )

@@ -147,9 +147,8 @@ def register(app: typer.Typer) -> None:
         with console.status("starting") as spinner:
             outcome = run_capacity(options, _Progress(console, spinner))
         stdout = Console()
-        stdout.print(headline(outcome.document), highlight=False)
-        for line in sizing_lines(outcome.document):
-            stdout.print(line, highlight=False)
+        for line in [headline(outcome.document), *sizing_lines(outcome.document)]:
+            stdout.print(line.replace("**", "").replace("`", ""), highlight=False)
         report = outcome.files["report"].resolve()
         stdout.print(f"run directory: {outcome.out}\nreport: [link=file://{report}]{report}[/link]")
         if outcome.found is None:
