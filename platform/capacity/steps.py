@@ -34,6 +34,7 @@ SCRAPE_EVERY_S = 0.5
 # seconds on a loaded machine). With the service's metrics in view, the step is timed from the first
 # request the service sees instead, and Locust's own limit only bounds a start-up gone wrong.
 STARTUP_ALLOWANCE_S = 30.0
+SETTLE_AFTER_ANSWERS = 5
 STEP_FILE = "step.json"
 
 
@@ -157,6 +158,7 @@ class _Monitor:
         self.completed: list[tuple[float, float]] = []
         self.first_request_at: float | None = None
         self.judged_from: Snapshot | None = None
+        self.settle_s: float | None = None
         self._last_scrape = 0.0
 
     def __call__(self, elapsed: float, samples: int) -> None:
@@ -182,8 +184,15 @@ class _Monitor:
                 return
             self.judged_from = snapshot
         figures = server_figures(self.judged_from, snapshot)
-        mean_duration = server_figures(self.start, snapshot)["request_duration_s"]["mean"] or 0.0
-        settle = self.first_request_at + self.plan.warmup_s + mean_duration
+        if self.settle_s is None:
+            since_start = server_figures(self.start, snapshot)
+            if since_start["requests"] < SETTLE_AFTER_ANSWERS:
+                return
+            # The time the first answers took, frozen: once the service saturates, the mean of later
+            # answers grows with the queue and would push the judgement window out of the step.
+            mean_duration = since_start["request_duration_s"]["mean"] or 0.0
+            self.settle_s = self.first_request_at + self.plan.warmup_s + mean_duration
+        settle = self.settle_s
         so_far = StepSoFar(
             at,
             int(figures["requests"]),
