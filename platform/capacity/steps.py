@@ -159,6 +159,7 @@ class _Monitor:
         self.first_request_at: float | None = None
         self.judged_from: Snapshot | None = None
         self.settle_s: float | None = None
+        self.last: Snapshot | None = None
         self._last_scrape = 0.0
 
     def __call__(self, elapsed: float, samples: int) -> None:
@@ -173,6 +174,7 @@ class _Monitor:
         at = snapshot.at - self.began
         self.in_flight.append((at, snapshot.in_flight))
         self.completed.append((at, snapshot.chat_requests - self.start.chat_requests))
+        self.last = snapshot
         if self.first_request_at is None:
             if snapshot.chat_requests - self.start.chat_requests <= 0 and snapshot.in_flight <= 0:
                 return
@@ -250,7 +252,13 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     passed = early_stop is None and bool(samples) and not failed
     binding = _binding(early_stop, failed, context.error_budget)
     client = client_figures(samples, len(everything), context.policy)
-    server = server_figures(start, end, [y for _, y in monitor.in_flight]) if start and end else None
+    # Server figures over the judged window, as the client's: from the end of the warm-up to the
+    # last scrape of the load (not Locust's start-up and shut-down, which would dilute rates and CPU).
+    first = monitor.judged_from or start
+    last = monitor.last if monitor.judged_from is not None and monitor.last is not None else end
+    since = first.at - monitor.began if first is not None else 0.0
+    peak = [y for t, y in monitor.in_flight if t >= since]
+    server = server_figures(first, last, peak) if first and last else None
     if server is not None:
         server["difference"] = _difference(client, server)
     record = StepRecord(
