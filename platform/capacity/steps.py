@@ -165,6 +165,12 @@ class _Monitor:
     def __call__(self, elapsed: float, samples: int) -> None:
         self.status(f"{self.label}: {min(elapsed, self.plan.duration_s):.0f}/{self.plan.duration_s:.0f} s")
         now = time.monotonic()
+        # Timed by the clock, not by the scrapes: a saturated service may answer /metrics late or not at all.
+        if (
+            self.first_request_at is not None
+            and now - self.began >= self.first_request_at + self.plan.duration_s
+        ):
+            raise _StepComplete
         if self.context.metrics_url is None or self.start is None or now - self._last_scrape < SCRAPE_EVERY_S:
             return
         self._last_scrape = now
