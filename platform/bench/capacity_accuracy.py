@@ -29,7 +29,8 @@ import httpx
 import yaml
 from scipy.optimize import brentq
 
-from rolescope.capacity.run import CapacityOptions, run_capacity
+from rolescope.capacity.options import CapacityOptions
+from rolescope.capacity.run import run_capacity
 from rolescope.loadtests.traffic_format import read_traffic
 from rolescope.service.launcher import launch_service
 from rolescope.settings import bundled_roles_path

@@ -6,16 +6,14 @@ import json
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rolescope.capacity.options import CapacityOptions
 from rolescope.capacity.search import Done
 from rolescope.capacity.sizing import Sizing, helm_snippet, size_for
 from rolescope.capacity.steps import StepContext, StepRecord
 from rolescope.gate.model import GatePolicy
 from rolescope.rundir import REPORT_FILE, SUMMARY_FILE
-
-if TYPE_CHECKING:
-    from rolescope.capacity.run import CapacityOptions
 
 CAPACITY_FILE = "capacity.json"
 HELM_VALUES_FILE = "helm-values.yaml"

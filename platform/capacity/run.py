@@ -7,12 +7,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from rolescope.capacity.options import CapacityOptions
 from rolescope.capacity.search import Done, SearchConfig, StepResult, next_step
 from rolescope.capacity.stepplan import error_budget, plan_step, requests_needed
 from rolescope.capacity.steps import StepContext, StepRecord, run_step
@@ -24,36 +25,6 @@ from rolescope.rundir import SERVICE_LOG
 Status = Callable[[str], None]
 # Seconds a step costs beyond its load: starting Locust, its reports, the scrapes.
 STEP_OVERHEAD_S = 10.0
-
-
-@dataclass
-class CapacityOptions:
-    out: Path | None = None
-    target: str | None = None
-    slo: Path | None = None
-    roles: Path | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    faults: dict[str, float] = field(default_factory=dict)
-    precision: float = 0.05
-    time_budget_s: float = 600.0
-    start_rate: float | None = None
-    min_rate: float = 0.05
-    max_rate: float = 5000.0
-    min_requests: int | None = None
-    probe_requests: int = 40
-    max_step_s: float = 30.0
-    warmup_s: float = 2.0
-    user: UserKind = "replay"
-    traffic: Path | None = None
-    target_rate: float | None = None
-    headroom: float = 0.3
-    cpus: str | None = None
-    metrics_url: str | None = (
-        None  # with `target`: where its Prometheus metrics are (default: <target>/metrics)
-    )
-
-    def output_dir(self) -> Path:
-        return self.out or Path("runs") / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass

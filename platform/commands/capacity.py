@@ -107,8 +107,9 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
+        from rolescope.capacity.options import CapacityOptions
         from rolescope.capacity.report import headline, sizing_lines
-        from rolescope.capacity.run import CapacityOptions, run_capacity
+        from rolescope.capacity.run import run_capacity
         from rolescope.commands.tune import _faults, _settings
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.loadtests.load_config import parse_duration

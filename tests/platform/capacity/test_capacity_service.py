@@ -19,8 +19,9 @@ import yaml
 
 from rolescope import helm_assets
 from rolescope.bench.capacity_accuracy import erlang_capacity, fixed_time_roles, spec_with_availability
+from rolescope.capacity.options import CapacityOptions
 from rolescope.capacity.outputs import CAPACITY_FILE, HELM_VALUES_FILE, schema
-from rolescope.capacity.run import CapacityOptions, run_capacity, service_for
+from rolescope.capacity.run import run_capacity, service_for
 from rolescope.capacity.stepplan import error_budget, plan_step
 from rolescope.capacity.steps import StepContext, run_step
 from rolescope.gate.policy import load_policy
