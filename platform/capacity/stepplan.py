@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from rolescope.gate.model import GatePolicy
 
 # Least-squares slope of in-flight requests, as a share of the arrival rate, above which the
-# queue is growing rather than fluctuating: a tenth of the arrivals are not being completed.
-SATURATION_GROWTH_SHARE = 0.1
+# queue is growing rather than fluctuating: a fifth of the arrivals are not being completed (a queue
+# near saturation wanders widely; smaller excesses are left to the judgement at the end of the step).
+SATURATION_GROWTH_SHARE = 0.2
 SATURATION_WINDOW_S = 3.0
 SATURATION_MIN_POINTS = 6
 # Below this share of the arrival rate answered, arrivals certainly outrun completions.
