@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profile",
     "baseline",
     "tune",
+    "capacity",
     "gate",
     "slo",
     "dashboards",
