@@ -17,6 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rolescope.errors import RolescopeError
+
 BENCHMARKS: tuple[str, ...] = (
     "telemetry_cost",
     "load_generator",
@@ -26,6 +28,7 @@ BENCHMARKS: tuple[str, ...] = (
     "memory_baseline",
     "slo_rules",
     "admission",
+    "peer_agreement",
 )
 
 
@@ -36,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where to write the JSON figures")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this file", metavar="FILE"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:
@@ -45,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or BENCHMARKS:
         console.rule(f"[bold]{name}")
         module = importlib.import_module(f"rolescope.bench.{name}")
-        figures[name] = module.run(quick=args.quick)
+        try:
+            figures[name] = module.run(quick=args.quick)
+        except RolescopeError as exc:
+            console.print(f"[red]error:[/] {name}: {exc}")
+            return exc.exit_code
     table = Table(title="rolescope benchmarks")
     table.add_column("benchmark")
     table.add_column("figure")
@@ -58,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     console.print(f"figures written to {out}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        console.print(f"figures written to {args.json}")
     return 0
 
 

@@ -25,12 +25,12 @@ def format_ms(value: float | None) -> str:
 
 
 def format_difference(diff: Difference | None) -> str:
-    """`+1.2 ms (+3.1 %) ok`, or `... over` when outside the tolerance."""
+    """`+1.2 (+3%) ok`, or `... over` when outside the tolerance; milliseconds."""
     if diff is None:
         return NOT_MEASURED
     verdict = "ok" if diff.within else "over"
-    share = f"{diff.delta_share * 100:+.1f} %" if diff.reference_ms else "n/a"
-    return f"{diff.delta_ms:+.1f} ms ({share}) {verdict}"
+    share = f"{diff.delta_share * 100:+.0f}%" if diff.reference_ms else "n/a"
+    return f"{diff.delta_ms:+.1f} ({share}) {verdict}"
 
 
 def format_error(measured: float | None, truth: float) -> str:
@@ -60,7 +60,8 @@ def agreement_table(title: str, views: Views, reference: str, compared: Sequence
             table.add_row(f"{FIGURE_LABELS[figure]} {key}", *cells, *deltas)
     table.caption = (
         f"goal: within 10 % of {reference} or {tolerance_ms(0):.0f} ms, whichever is larger; "
-        "server view: histogram_quantile over /metrics bucket deltas (bucket-limited resolution)"
+        "server: histogram_quantile over /metrics bucket deltas of the reference's windows "
+        "(resolution limited by the buckets)"
     )
     return table
 
