@@ -30,12 +30,21 @@ BENCHMARKS: tuple[str, ...] = (
     "admission",
     "peer_agreement",
 )
+# Run only when named: installs the peer tools (several GB) into their own environments once.
+ON_REQUEST: frozenset[str] = frozenset({"peer_agreement"})
+
+
+def _default() -> tuple[str, ...]:
+    return tuple(name for name in BENCHMARKS if name not in ON_REQUEST)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rolescope.bench", description=__doc__)
     parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})"
+        "names",
+        nargs="*",
+        help=f"benchmarks to run (default: all of {', '.join(_default())}; "
+        f"only when named: {', '.join(sorted(ON_REQUEST))})",
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where to write the JSON figures")
@@ -48,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark {', '.join(unknown)}; expected one of {', '.join(BENCHMARKS)}")
     console = Console()
     figures: dict[str, dict[str, float]] = {}
-    for name in args.names or BENCHMARKS:
+    for name in args.names or _default():
         console.rule(f"[bold]{name}")
         module = importlib.import_module(f"rolescope.bench.{name}")
         try:

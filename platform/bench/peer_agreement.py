@@ -109,8 +109,8 @@ def _guidellm(peers: Peers, url: str, workload: Workload, window: Path, health_p
         result = peer_guidellm.read_output(output)
         if not peer_guidellm.lost_poisson_start(result):
             figures = peer_guidellm.parse_benchmarks(result)
-            note = () if attempt == 1 else ("first attempt lost its Poisson start; retried",)
-            return ToolFigures(figures.tool, figures.samples_ms, figures.failures, note)
+            retried = () if attempt == 1 else ("a window's first attempt lost its Poisson start; retried",)
+            return ToolFigures(figures.tool, figures.samples_ms, figures.failures, figures.notes + retried)
         rate = peer_guidellm.offered_rate(result)
         print(f"guidellm: Poisson schedule lost its start (sent {rate:.1f} req/s, asked {workload.rate:g})")
     raise RuntimeError("guidellm's Poisson schedule lost its start time twice; window left out")

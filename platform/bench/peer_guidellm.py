@@ -76,7 +76,7 @@ def _successful(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def parse_benchmarks(document: Mapping[str, Any], tool: str = "guidellm") -> ToolFigures:
-    """Every successful request's TTFT, ITL and latency in ms; errored and incomplete ones are counted."""
+    """Every successful request's TTFT, ITL and latency in ms; errored ones are counted as failures."""
     ttft: list[float] = []
     itl: list[float] = []
     e2e: list[float] = []
@@ -87,11 +87,14 @@ def parse_benchmarks(document: Mapping[str, Any], tool: str = "guidellm") -> Too
             itl.append(float(request["inter_token_latency_ms"]))
         if request.get("request_latency") is not None:
             e2e.append(float(request["request_latency"]) * 1000)
-    failures = 0
+    failures = incomplete = 0
     for benchmark in document.get("benchmarks", []):
         requests = benchmark.get("requests", {})
-        failures += len(requests.get("errored") or []) + len(requests.get("incomplete") or [])
-    return ToolFigures(tool, {"ttft": ttft, "itl": itl, "e2e": e2e}, failures)
+        failures += len(requests.get("errored") or [])
+        incomplete += len(requests.get("incomplete") or [])
+    # Incomplete requests are the ones still streaming when the window closed: cut, not failed.
+    notes = (f"{incomplete} requests cut at the end of a window",) if incomplete else ()
+    return ToolFigures(tool, {"ttft": ttft, "itl": itl, "e2e": e2e}, failures, notes)
 
 
 def parse_summary(document: Mapping[str, Any]) -> dict[str, Percentiles]:

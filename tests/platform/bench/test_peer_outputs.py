@@ -139,3 +139,16 @@ def test_rolescope_samples_give_ttft_tpot_and_latency_in_ms_and_count_failures()
     assert figures.samples_ms["itl"] == [pytest.approx(10.0)]
     assert figures.samples_ms["e2e"] == [pytest.approx(400.0), pytest.approx(60.0)]
     assert figures.failures == 1
+
+
+def test_guidellm_run_on_schedule_is_not_taken_for_a_lost_start() -> None:
+    document = json.loads((FIXTURES / "guidellm_benchmarks.json").read_text())
+    assert not peer_guidellm.lost_poisson_start(document)
+
+
+def test_guidellm_requests_cut_at_the_end_of_the_window_are_noted_not_failed() -> None:
+    document = json.loads((FIXTURES / "guidellm_benchmarks.json").read_text())
+    figures = peer_guidellm.parse_benchmarks(document)
+    assert figures.failures == 0
+    assert figures.requests == 4
+    assert figures.notes == ("1 requests cut at the end of a window",)
