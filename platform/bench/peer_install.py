@@ -147,7 +147,11 @@ def ensure_peer(peer: Peer, cache: Path, say: Callable[[str], None] = print) -> 
     if venv.exists():
         shutil.rmtree(venv)
     cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    made = subprocess.run(
+        [sys.executable, "-m", "venv", str(venv)], check=False, capture_output=True, text=True, timeout=300
+    )
+    if made.returncode != 0:
+        raise EnvironmentProblem(f"could not create the virtual environment {venv}:\n{made.stderr[-1500:]}")
     try:
         result = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", peer.requirement],
