@@ -85,13 +85,18 @@ def _service_roles(folder: Path) -> Path:
     return folder
 
 
+def _tail(log: Path, lines: int = 25) -> str:
+    """The end of a peer's log (it lives in a temporary directory that is gone after the run)."""
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
 def _aiperf(peers: Peers, url: str, workload: Workload, window: Path) -> ToolFigures:
     artifacts = window / "aiperf"
     argv = peer_aiperf.aiperf_argv(peers.aiperf, url, workload, MINILM_TOKENIZER.repo_id, artifacts)
     log = window / "aiperf.log"
     code = run_bounded(argv, log, peers.env, workload.seconds + PEER_STARTUP_ALLOWANCE_S, cwd=window)
     if code != 0:
-        raise RuntimeError(f"aiperf exited with status {code}; log: {log}")
+        raise RuntimeError(f"aiperf exited with status {code}:\n{_tail(log)}")
     return peer_aiperf.read_artifacts(artifacts)
 
 
@@ -105,7 +110,7 @@ def _guidellm(peers: Peers, url: str, workload: Workload, window: Path, health_p
         argv = peer_guidellm.guidellm_argv(peers.guidellm, scenario_file)
         code = run_bounded(argv, log, peers.env, workload.seconds + PEER_STARTUP_ALLOWANCE_S, cwd=window)
         if code != 0:
-            raise RuntimeError(f"guidellm exited with status {code}; log: {log}")
+            raise RuntimeError(f"guidellm exited with status {code}:\n{_tail(log)}")
         result = peer_guidellm.read_output(output)
         if not peer_guidellm.lost_poisson_start(result):
             figures = peer_guidellm.parse_benchmarks(result)
