@@ -95,3 +95,34 @@ def test_pooled_windows_keep_every_sample_and_note_once() -> None:
     assert figures.samples_ms["e2e"] == [3.0, 3.0]
     assert figures.failures == 2 and pooled.windows == 2
     assert figures.notes == ("retried",)
+
+
+def test_rounds_interleave_the_tools_and_a_failed_window_is_noted(tmp_path: Path) -> None:
+    from rolescope.bench.peer_rounds import ToolRun, run_rounds
+
+    calls: list[tuple[str, int]] = []
+
+    def tool(name: str, fail: bool = False) -> ToolRun:
+        def window(url: str, workload: Workload, directory: Path) -> ToolFigures:
+            calls.append((name, workload.seed))
+            assert directory.is_dir()
+            if fail:
+                raise RuntimeError("exited with status 1\nlog tail")
+            return ToolFigures(name, {"ttft": [1.0], "itl": [2.0], "e2e": [3.0]})
+
+        return window
+
+    workload = Workload(rate=4, seconds=1, prompt_tokens=8, output_tokens=8, model="m", seed=7)
+    pooled = run_rounds(
+        "http://127.0.0.1:1",
+        workload,
+        {"a": tool("a"), "b": tool("b", fail=True)},
+        2,
+        tmp_path,
+        scrape_server=False,
+        say=lambda _: None,
+    )
+    assert calls == [("a", 7), ("b", 7), ("b", 8), ("a", 8)]
+    assert pooled["a"].windows == 2 and pooled["a"].figures().samples_ms["e2e"] == [3.0, 3.0]
+    assert pooled["b"].windows == 0
+    assert pooled["b"].notes == ["round 1: exited with status 1", "round 2: exited with status 1"]
