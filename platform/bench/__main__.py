@@ -17,6 +17,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rolescope.errors import RolescopeError
+
 BENCHMARKS: tuple[str, ...] = (
     "telemetry_cost",
     "load_generator",
@@ -28,26 +30,43 @@ BENCHMARKS: tuple[str, ...] = (
     "admission",
     "capture_proxy",
     "capacity_accuracy",
+    "peer_agreement",
 )
+# Run only when named: installs the peer tools (several GB) into their own environments once.
+ON_REQUEST: frozenset[str] = frozenset({"peer_agreement"})
+
+
+def _default() -> tuple[str, ...]:
+    return tuple(name for name in BENCHMARKS if name not in ON_REQUEST)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rolescope.bench", description=__doc__)
     parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})"
+        "names",
+        nargs="*",
+        help=f"benchmarks to run (default: all of {', '.join(_default())}; "
+        f"only when named: {', '.join(sorted(ON_REQUEST))})",
     )
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where to write the JSON figures")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the figures to this file", metavar="FILE"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; expected one of {', '.join(BENCHMARKS)}")
     console = Console()
     figures: dict[str, dict[str, float]] = {}
-    for name in args.names or BENCHMARKS:
+    for name in args.names or _default():
         console.rule(f"[bold]{name}")
         module = importlib.import_module(f"rolescope.bench.{name}")
-        figures[name] = module.run(quick=args.quick)
+        try:
+            figures[name] = module.run(quick=args.quick)
+        except RolescopeError as exc:
+            console.print(f"[red]error:[/] {name}: {exc}")
+            return exc.exit_code
     table = Table(title="rolescope benchmarks")
     table.add_column("benchmark")
     table.add_column("figure")
@@ -60,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
     console.print(f"figures written to {out}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        console.print(f"figures written to {args.json}")
     return 0
 
 
