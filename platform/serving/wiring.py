@@ -40,8 +40,8 @@ def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str
     backends: dict[str, InferenceBackend] = {}
     for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
-            assert role.inference.base_url is not None  # guaranteed by the role model
             spec = role.inference
+            assert spec.base_url is not None  # guaranteed by the role model
             tls = ClientTls(ca_file=spec.ca_file, client_cert=spec.client_cert, client_key=spec.client_key)
             if problems := tls.problems(f"role {role.reference} inference"):
                 raise ConfigError("; ".join(problems))

@@ -192,3 +192,30 @@ def test_bad_tls_files_stop_the_start_naming_each_file(pki, tmp_path) -> None:  
     assert done.returncode == 2, output
     assert f"--tls-cert {missing}: no such file" in output
     assert f"--tls-key {other.cert}: not an unencrypted PEM private key" in output
+
+
+def test_rolescope_load_speaks_mutual_tls(mtls, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rolescope.rundir import SAMPLES_FILE, read_samples
+
+    _pki, ca, _server, alice, service = mtls
+    out = tmp_path / "run"
+    command = [
+        *(sys.executable, "-m", "rolescope", "load", "-H", service.url, "-t", "4s", "--users", "4"),
+        *("--ca", str(ca.cert), "--client-cert", str(alice.cert), "--client-key", str(alice.key)),
+        *("--out", str(out)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    samples = read_samples(out / SAMPLES_FILE)
+    assert samples and all(s.ok for s in samples), [s.error for s in samples if not s.ok][:5]
+    # The same load without a client certificate is stopped by the check before any load.
+    refused = subprocess.run(
+        [*command[:12], "--out", str(tmp_path / "refused")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert not (tmp_path / "refused" / SAMPLES_FILE).exists()
