@@ -4,8 +4,8 @@
 problem at once, each naming its file (missing, not PEM, expired, key of another
 certificate), so a bad secret fails the start instead of every handshake.
 
-uvicorn builds the context through `server_context_factory` (in every worker
-process). Each context it returns is remembered so `reload_server_certificates`
+uvicorn builds the context through `tls_context.server_context_factory` (in every
+worker process). Each context it returns is remembered so `reload_server_certificates`
 can load the rotated files into the *live* context: OpenSSL copies the
 certificate into each connection when its handshake starts, so new handshakes
 get the new certificate and connections already open keep theirs, nothing is
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from rolescope.errors import ConfigError
+from rolescope.serving.tls_context import live_contexts, server_context_factory
 from rolescope.settings import Settings
 
 log = logging.getLogger("rolescope.tls")
@@ -151,20 +150,6 @@ def uvicorn_tls_options(files: TlsFiles) -> dict[str, Any]:
     }
 
 
-_live: list[tuple[ssl.SSLContext, TlsFiles]] = []
-_live_lock = threading.Lock()
-
-
-def server_context_factory(config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn's context (files, client CA, ALPN), TLS 1.2 at least, remembered for rotation."""
-    context = default_factory()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    ca = Path(config.ssl_ca_certs) if config.ssl_ca_certs else None
-    with _live_lock:
-        _live.append((context, TlsFiles(Path(config.ssl_certfile), Path(config.ssl_keyfile), ca)))
-    return context
-
-
 def reload_server_certificates() -> int:
     """Load the certificate and key files again into every live server context; the number reloaded.
 
@@ -172,9 +157,8 @@ def reload_server_certificates() -> int:
     problems are logged: a half-written secret must not take HTTPS down.
     """
     reloaded = 0
-    with _live_lock:
-        live = list(_live)
-    for context, files in live:
+    for context, cert, key, client_ca in live_contexts():
+        files = TlsFiles(cert, key, client_ca)
         problems = check_tls_files(files)
         if problems:
             log.error("certificate rotation skipped, the current certificate stays: %s", "; ".join(problems))
@@ -187,9 +171,3 @@ def reload_server_certificates() -> int:
         reloaded += 1
         log.warning("server certificate reloaded from %s", files.cert)
     return reloaded
-
-
-def forget_server_contexts() -> None:
-    """Drop the remembered contexts (at shutdown, so a later server in this process starts clean)."""
-    with _live_lock:
-        _live.clear()

@@ -219,3 +219,23 @@ def test_rolescope_load_speaks_mutual_tls(mtls, tmp_path) -> None:  # type: igno
     assert refused.returncode != 0
     assert "Traceback" not in refused.stdout + refused.stderr
     assert not (tmp_path / "refused" / SAMPLES_FILE).exists()
+
+
+def test_worker_processes_serve_mutual_tls(pki, service_factory, fast_roles_path) -> None:  # type: ignore[no-untyped-def]
+    # Each worker gets the context factory and the protocol classes through uvicorn's pickled config.
+    ca = pki.ca("workers-ca")
+    server = pki.issue("server", ca=ca, server=True)
+    alice = pki.issue("alice", ca=ca)
+    tls = ClientTls(ca_file=ca.cert, client_cert=alice.cert, client_key=alice.key)
+    service = service_factory(
+        roles_path=fast_roles_path,
+        extra_args=[*_serve_args(server, ca), "--workers", "2"],
+        tls=tls,
+        ready_timeout=90,
+    )
+    with _client(ca.cert, alice.cert, alice.key) as client:
+        reply = client.post(f"{service.url}/v1/chat", json={"message": "Hello"})
+        assert reply.status_code == 200, reply.text
+        assert client.get(f"{service.url}/v1/sessions/{reply.json()['session_id']}").status_code == 200
+    with _client(ca.cert) as stranger:
+        _refused(stranger, service.url)
