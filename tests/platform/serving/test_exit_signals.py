@@ -101,3 +101,24 @@ def test_sigterm_ends_a_stream_in_flight_with_one_shutting_down_event(
     # Ended by the drain (1 s grace), long before the reply would have finished on its own.
     assert ended_after < 5.0
     assert service.process.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def test_sighup_calls_the_action_then_the_handler_installed_before_and_is_put_back() -> None:
+    import os
+
+    from rolescope.serving.exit_signals import call_on_hangup
+
+    calls: list[str] = []
+
+    def earlier(sig: int, frame: FrameType | None) -> None:
+        calls.append("earlier")
+
+    original = signal.signal(signal.SIGHUP, earlier)
+    try:
+        with call_on_hangup(lambda: calls.append("reload")):
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            assert calls == ["reload", "earlier"]
+        assert signal.getsignal(signal.SIGHUP) is earlier
+    finally:
+        signal.signal(signal.SIGHUP, original)
