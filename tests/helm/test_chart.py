@@ -330,3 +330,15 @@ def test_tls_values_that_cannot_work_fail_the_render() -> None:
         {"tls": {"enabled": True, "certManager": {"enabled": True}}}
     )
     assert "tls.clientCA.enabled needs tls.enabled" in _render_error({"tls": {"clientCA": {"enabled": True}}})
+
+
+def test_the_load_generator_reaches_the_https_service_with_the_serving_secret() -> None:
+    for kind, suffix in (("Job", "load"), ("Deployment", "load-worker")):
+        pod = _pod_spec(_one("tls", kind, suffix))
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        target = json.loads(env["ROLESCOPE_LOAD_TARGET"])
+        assert target["ca_file"] == "/etc/rolescope/tls/ca.crt"
+        assert target["client_cert"] == "/etc/rolescope/tls/tls.crt"
+        assert any(m["name"] == "tls" and m["readOnly"] for m in container["volumeMounts"])
+    assert "ROLESCOPE_LOAD_TARGET" not in str(_documents("loadtest"))

@@ -194,10 +194,30 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
       name: {{ include "rolescope.apiKeysSecret" . }}
       key: {{ include "rolescope.loadApiKeySecretKey" . }}
 {{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+# The release's own service over TLS: trust its CA and, with client certificates required, present
+# the serving certificate (cert-manager issues it for client auth too).
+- name: ROLESCOPE_LOAD_TARGET
+  value: {{ include "rolescope.loadTlsTarget" . | quote }}
+{{- end }}
 {{- range $name, $value := .Values.loadtest.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end }}
+
+{{/* Non-empty when the load generator targets this release's HTTPS service with no target options of its own. */}}
+{{- define "rolescope.loadOverTls" -}}
+{{- if and .Values.tls.enabled (not .Values.loadtest.host) (not (hasKey .Values.loadtest.env "ROLESCOPE_LOAD_TARGET")) }}true{{ end }}
+{{- end }}
+
+{{- define "rolescope.loadTlsTarget" -}}
+{{- $target := dict "ca_file" "/etc/rolescope/tls/ca.crt" }}
+{{- if .Values.tls.clientCA.enabled }}
+{{- $_ := set $target "client_cert" "/etc/rolescope/tls/tls.crt" }}
+{{- $_ := set $target "client_key" "/etc/rolescope/tls/tls.key" }}
+{{- end }}
+{{- toJson $target }}
 {{- end }}
 
 {{- define "rolescope.loadVolumes" -}}
@@ -214,6 +234,11 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
     claimName: {{ .Values.loadtest.traffic.claimName }}
     readOnly: true
 {{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+- name: tls
+  secret:
+    secretName: {{ include "rolescope.tlsSecret" . }}
+{{- end }}
 {{- end }}
 
 {{- define "rolescope.loadVolumeMounts" -}}
@@ -222,6 +247,11 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
 {{- if ne .Values.loadtest.traffic.source "image" }}
 - name: traffic
   mountPath: /traffic
+  readOnly: true
+{{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+- name: tls
+  mountPath: /etc/rolescope/tls
   readOnly: true
 {{- end }}
 {{- end }}
