@@ -119,7 +119,8 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
     tls = require_valid_tls(settings)
     if tls is not None:
         common.update(uvicorn_tls_options(tls))
-        common.update(protocol_options())
+        # The protocols uvicorn would pick, subclassed to hand the client certificate to the app.
+        common.update(protocol_options(common.get("http", "auto"), common.get("ws", "auto")))
     if settings.workers > 1:
         if settings.port == 0:
             # uvicorn's supervisor binds before forking and never reports the port it got,

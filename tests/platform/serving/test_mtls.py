@@ -144,7 +144,15 @@ def test_sighup_rotates_the_server_certificate_without_dropping_an_open_stream(
     tokens_before = len(events)
 
     second = pki.issue("server-2", ca=ca, server=True)
+    # A half-written secret (the new certificate, the old key) is refused; the old certificate stays.
     shutil.copy(second.cert, cert)
+    os.kill(service.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "certificate rotation skipped" not in service.log():
+        assert time.monotonic() < deadline, service.log()[-2000:]
+        time.sleep(0.1)
+    assert "this key does not belong to the certificate" in service.log()
+    assert _server_serial(service.port, context) == first.serial
     shutil.copy(second.key, key)
     os.kill(service.pid, signal.SIGHUP)
     deadline = time.monotonic() + 10
