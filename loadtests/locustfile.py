@@ -31,12 +31,26 @@ from rolescope.loadtests.users import ReplayUserBase
 CONFIG = load_config_from_env()
 _CONTEXT = ReplayContext.from_config(CONFIG)
 _CA_FILE = str(CONFIG.target.ca_file) if CONFIG.target.ca_file else None
+_CLIENT_CERT = (
+    (str(CONFIG.target.client_cert), str(CONFIG.target.client_key))
+    if CONFIG.target.client_cert and CONFIG.target.client_key
+    else None
+)
 
 
-def _verifying_context(ca_file: str | None) -> Callable[..., gevent.ssl.SSLContext]:
+def _client_context(
+    ca_file: str | None, client_cert: tuple[str, str] | None, insecure: bool
+) -> Callable[..., gevent.ssl.SSLContext]:
     # geventhttpclient passes its own (empty) cafile; the one given with --ca must win.
     def make(**_: Any) -> gevent.ssl.SSLContext:
-        return gevent.ssl.create_default_context(cafile=ca_file)
+        context = gevent.ssl.create_default_context(cafile=ca_file)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = gevent.ssl.CERT_NONE
+        if client_cert is not None:
+            # Mutual TLS: every connection of every user presents --client-cert.
+            context.load_cert_chain(*client_cert)
+        return context
 
     return make
 
@@ -50,8 +64,7 @@ class ReplayUser(ReplayUserBase):
     connection_timeout = CONFIG.timeout_s
     # Certificates are verified unless --insecure (Locust alone would not verify them).
     insecure = CONFIG.target.insecure
-    if not CONFIG.target.insecure:
-        ssl_context_factory = staticmethod(_verifying_context(_CA_FILE))
+    ssl_context_factory = staticmethod(_client_context(_CA_FILE, _CLIENT_CERT, CONFIG.target.insecure))
 
 
 if CONFIG.shape is not None:

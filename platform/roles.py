@@ -133,6 +133,9 @@ class InferenceSpec(_Strict):
         default=None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000"
     )
     api_key_env: str | None = Field(default=None, description="name of the variable holding the API key")
+    ca_file: Path | None = Field(default=None, description="PEM CA bundle of the model server's certificate")
+    client_cert: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    client_key: Path | None = Field(default=None, description="PEM private key of client_cert")
     temperature: float = Field(default=0.7, ge=0, le=2)
     simulator: SimulatorTiming = SimulatorTiming()
 
@@ -140,6 +143,11 @@ class InferenceSpec(_Strict):
     def _openai_needs_url(self) -> InferenceSpec:
         if self.backend == "openai" and not re.match(r"^https?://", self.base_url or ""):
             raise ValueError("expected base_url (http:// or https://) when backend is openai")
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("expected client_cert and client_key together (one was given without the other)")
+        tls_files = self.ca_file is not None or self.client_cert is not None
+        if tls_files and not (self.backend == "openai" and (self.base_url or "").startswith("https://")):
+            raise ValueError("expected an https:// base_url, backend openai, with ca_file or client_cert")
         return self
 
 

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     )
     api_keys: str | None = Field(default=None, description="comma-separated API keys; unset = open service")
     api_keys_file: Path | None = Field(default=None, description="file with one API key a line")
+    tls_cert: Path | None = Field(default=None, description="PEM server certificate (chain); set = HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key of the server certificate")
+    tls_client_ca: Path | None = Field(
+        default=None, description="PEM CA bundle; set = every client must present a certificate it signed"
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve /metrics on this port instead of the API port"
     )

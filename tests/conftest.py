@@ -317,3 +317,99 @@ def fast_roles_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timing.update(ttft_ms=20, tokens_per_second=400)
         (folder / source.name).write_text(yaml.safe_dump(document))
     return folder
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A PEM certificate and its key on disk, and the certificate's serial number."""
+
+    cert: Path
+    key: Path
+    serial: int
+
+
+class Pki:
+    """Certificate authorities and certificates made in the test (ECDSA P-256), written under `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, name: str, cert: object, key: object) -> Issued:
+        from cryptography.hazmat.primitives import serialization
+
+        cert_path, key_path = self.folder / f"{name}.crt", self.folder / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # type: ignore[attr-defined]
+        key_path.write_bytes(
+            key.private_bytes(  # type: ignore[attr-defined]
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return Issued(cert_path, key_path, cert.serial_number)  # type: ignore[attr-defined]
+
+    def ca(self, name: str) -> Issued:
+        return self.issue(name, ca=None, is_ca=True)
+
+    def issue(
+        self,
+        name: str,
+        *,
+        ca: Issued | None,
+        is_ca: bool = False,
+        server: bool = False,
+        spiffe: str | None = None,
+        expired: bool = False,
+    ) -> Issued:
+        import datetime as dt
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        start, end = (now - dt.timedelta(days=10), now - dt.timedelta(days=1)) if expired else (
+            now - dt.timedelta(minutes=5), now + dt.timedelta(days=1)
+        )
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        if ca is None:
+            issuer_name, signing_key = subject, key
+        else:
+            issuer_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
+            issuer_name = issuer_cert.subject
+            signing_key = serialization.load_pem_private_key(ca.key.read_bytes(), None)  # type: ignore[assignment]
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        )
+        if is_ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        else:
+            names: list[x509.GeneralName] = []
+            if server:
+                names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            if spiffe:
+                names.append(x509.UniformResourceIdentifier(spiffe))
+            if names:
+                builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+            usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        assert ca is not None or is_ca
+        cert = builder.sign(signing_key, hashes.SHA256())  # type: ignore[arg-type]
+        return self._write(name, cert, key)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    """Make CAs and certificates for TLS tests: `ca = pki.ca("ca"); pki.issue("alice", ca=ca)`."""
+    return Pki(tmp_path / "pki")

@@ -43,6 +43,8 @@ class TargetOptions(BaseModel):
     role_map: dict[str, str] = Field(default_factory=dict, description="traffic role -> role sent")
     insecure: bool = False
     ca_file: Path | None = None
+    client_cert: Path | None = Field(default=None, description="PEM certificate presented (mutual TLS)")
+    client_key: Path | None = Field(default=None, description="PEM private key of client_cert")
 
     def key_variable(self) -> str:
         """The environment variable the API key is read from."""

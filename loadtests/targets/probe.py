@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from rolescope.client_tls import ClientTls
 from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.role_selection import role_counts, select_roles, unknown_selected
 from rolescope.loadtests.targets.base import TargetAdapter, TargetOptions, TurnCall, bearer, http_error_text
@@ -33,6 +34,9 @@ MAX_TRIALS = 6
 
 
 def tls_verify(options: TargetOptions) -> bool | ssl.SSLContext:
+    if options.client_cert is not None and options.client_key is not None:
+        tls = ClientTls(options.ca_file, options.client_cert, options.client_key, options.insecure)
+        return tls.ssl_context()
     if options.insecure:
         return False
     if options.ca_file is not None:

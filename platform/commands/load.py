@@ -104,6 +104,15 @@ def register(app: typer.Typer) -> None:
         ca: Path | None = typer.Option(
             None, "--ca", help="Verify TLS with this CA bundle (PEM).", show_default=False
         ),
+        client_cert: Path | None = typer.Option(
+            None,
+            "--client-cert",
+            help="Present this PEM certificate (mutual TLS); needs --client-key.",
+            show_default=False,
+        ),
+        client_key: Path | None = typer.Option(
+            None, "--client-key", help="The PEM private key of --client-cert.", show_default=False
+        ),
         cpus: str | None = typer.Option(
             None,
             "--cpus",
@@ -179,6 +188,8 @@ def register(app: typer.Typer) -> None:
                 roles=roles,
                 insecure=insecure,
                 ca_file=ca,
+                client_cert=client_cert,
+                client_key=client_key,
             )
         )
         options = LoadOptions(

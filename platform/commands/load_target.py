@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolescope.client_tls import ClientTls
 from rolescope.errors import ConfigError, RolescopeError
 from rolescope.loadtests.targets.base import TargetOptions
 
@@ -32,6 +33,8 @@ class TargetArgs:
     roles: list[str] = field(default_factory=list)
     insecure: bool = False
     ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
 
 def parse_headers(values: list[str], problems: list[str]) -> dict[str, str]:
@@ -68,8 +71,7 @@ def _protocol_problems(args: TargetArgs) -> list[str]:
         )
     if args.insecure and args.ca_file is not None:
         problems.append("--insecure turns verification off; --ca gives a CA to verify with: choose one")
-    if args.ca_file is not None and not args.ca_file.is_file():
-        problems.append(f"--ca {args.ca_file}: no such file")
+    problems += ClientTls(args.ca_file, args.client_cert, args.client_key).problems()
     if args.api_key_env is not None:
         if not _ENV_NAME.match(args.api_key_env):
             problems.append(f"--api-key-env {args.api_key_env!r}: expected an environment variable name")
@@ -104,6 +106,8 @@ def target_options(args: TargetArgs) -> TargetOptions:
         role_map=role_map,
         insecure=args.insecure,
         ca_file=args.ca_file,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
     )
     problems += _file_problems(options)
     if problems:

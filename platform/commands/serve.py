@@ -66,6 +66,23 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="require an API key from this file (one a line); also ROLESCOPE_API_KEYS"),
         ] = None,
+        tls_cert: Annotated[
+            Path | None,
+            typer.Option(
+                "--tls-cert", help="serve HTTPS with this PEM certificate (chain); also ROLESCOPE_TLS_CERT"
+            ),
+        ] = None,
+        tls_key: Annotated[
+            Path | None, typer.Option("--tls-key", help="the PEM private key of --tls-cert")
+        ] = None,
+        tls_client_ca: Annotated[
+            Path | None,
+            typer.Option(
+                "--tls-client-ca",
+                help="require a client certificate signed by this PEM CA; its subject CN or SPIFFE "
+                "URI becomes the session owner",
+            ),
+        ] = None,
         measure_memory: Annotated[
             Path | None,
             typer.Option(
@@ -92,6 +109,8 @@ def register(app: typer.Typer) -> None:
 
           rolescope serve --api-keys-file keys.txt --metrics-port 9464
 
+          rolescope serve --tls-cert tls.crt --tls-key tls.key --tls-client-ca ca.crt  # kill -HUP: rotate
+
           rolescope serve --measure-memory runs/live-memory   # then: kill -USR1 <pid> for a window
 
           curl -N 'http://127.0.0.1:8080/v1/chat?role=sherlock&message=Who%20did%20it%3F'
@@ -115,6 +134,9 @@ def register(app: typer.Typer) -> None:
             "metrics_port": metrics_port,
             "api_keys_file": api_keys_file,
             "measure_memory_dir": measure_memory,
+            "tls_cert": tls_cert,
+            "tls_key": tls_key,
+            "tls_client_ca": tls_client_ca,
         }
         overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
         if access_log:

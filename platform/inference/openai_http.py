@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from rolescope.client_tls import ClientTls
 from rolescope.event_stream import EventStreamDecoder
 from rolescope.inference.base import (
     InferenceError,
@@ -33,7 +34,12 @@ class OpenAIHttpBackend:
     provider_name = PROVIDER_NAME
 
     def __init__(
-        self, base_url: str, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Pooled connections, no global timeout: each call sets its own deadline from timeout_ms.
@@ -43,12 +49,16 @@ class OpenAIHttpBackend:
             transport=transport,
             timeout=None,
             limits=httpx.Limits(max_connections=200),
+            # The role's CA and client certificate (mutual TLS to the model server); else the system CAs.
+            verify=tls.ssl_context() if tls is not None and tls.configured else True,
         )
         self._base_url = base_url
 
     @classmethod
-    def from_env(cls, base_url: str, api_key_env: str | None) -> OpenAIHttpBackend:
-        return cls(base_url, api_key=os.environ.get(api_key_env) if api_key_env else None)
+    def from_env(
+        cls, base_url: str, api_key_env: str | None, tls: ClientTls | None = None
+    ) -> OpenAIHttpBackend:
+        return cls(base_url, api_key=os.environ.get(api_key_env) if api_key_env else None, tls=tls)
 
     def _payload(self, model_id: str, inputs: InferenceInput, stream: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {

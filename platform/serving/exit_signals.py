@@ -86,3 +86,32 @@ def drain_on_exit_signals(drain: DrainSignal, hold: Hold | None = None) -> Itera
     finally:
         for sig, previous in replaced.items():
             signal.signal(sig, previous)
+
+
+HANGUP = signal.SIGHUP
+
+
+def _chained_hangup(action: Callable[[], object], previous: Handler | None) -> Handler:
+    def handle(sig: int, frame: FrameType | None) -> Any:
+        action()
+        return previous(sig, frame) if previous is not None else None
+
+    return handle
+
+
+@contextmanager
+def call_on_hangup(action: Callable[[], object]) -> Iterator[None]:
+    """While open, SIGHUP calls `action`, then any SIGHUP handler installed before (so reloads chain).
+
+    Without this the default SIGHUP action would end the process. Only on the main thread, where
+    Python runs signal handlers; elsewhere nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(HANGUP)
+    signal.signal(HANGUP, _chained_hangup(action, previous if callable(previous) else None))
+    try:
+        yield
+    finally:
+        signal.signal(HANGUP, previous)

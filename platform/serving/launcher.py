@@ -22,6 +22,7 @@ from types import TracebackType
 
 import httpx
 
+from rolescope.client_tls import ClientTls
 from rolescope.errors import EnvironmentProblem
 
 _LISTENING = re.compile(r"HTTP server listening on :(\d+)")
@@ -66,7 +67,9 @@ class ServiceProcess:
         self.stop()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, ready_timeout: float) -> str:
+def _wait_ready(
+    process: subprocess.Popen[bytes], log_path: Path, ready_timeout: float, tls: ClientTls | None = None
+) -> str:
     deadline = time.monotonic() + ready_timeout
     url: str | None = None
     while time.monotonic() < deadline:
@@ -77,10 +80,11 @@ def _wait_ready(process: subprocess.Popen[bytes], log_path: Path, ready_timeout:
                 f"{log[-3000:]}"
             )
         if url is None and (match := _LISTENING.search(log)):
-            url = f"http://127.0.0.1:{match.group(1)}"
+            url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{match.group(1)}"
         if url is not None:
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                verify = tls.ssl_context() if tls is not None else True
+                if httpx.get(f"{url}/readyz", timeout=2, verify=verify).status_code == 200:
                     return url
             except httpx.HTTPError:
                 pass
@@ -99,13 +103,15 @@ def launch_service(
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 30.0,
+    tls: ClientTls | None = None,
 ) -> ServiceProcess:
     """Start `python -m rolescope serve --host 127.0.0.1 ...` and return once `/readyz` answers 200.
 
     `port=None` lets the service pick a free port. `env` is added to this process's
     environment (e.g. `{"ROLESCOPE_FAULT_ERROR_RATE": "0.1"}`). Output goes to `log_path`
     (a temporary file when not given). Raises EnvironmentProblem with the log tail if the
-    service exits or is not ready in time.
+    service exits or is not ready in time. `tls`: the service serves HTTPS (pass `--tls-*` in
+    `extra_args`); the readiness check trusts its CA and presents its client certificate.
     """
     args = [sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
     if roles_path is not None:
@@ -123,7 +129,7 @@ def launch_service(
             args, stdout=log, stderr=subprocess.STDOUT, env=child_env, stdin=subprocess.DEVNULL
         )
     try:
-        url = _wait_ready(process, log_path, ready_timeout)
+        url = _wait_ready(process, log_path, ready_timeout, tls)
     except BaseException:
         if process.poll() is None:
             process.kill()

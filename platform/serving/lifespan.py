@@ -16,9 +16,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from rolescope.inference.base import InferenceBackend
 from rolescope.serving.components import ServiceComponents
-from rolescope.serving.exit_signals import drain_on_exit_signals
+from rolescope.serving.exit_signals import call_on_hangup, drain_on_exit_signals
 from rolescope.serving.memory_meter import metering
 from rolescope.serving.metrics_port import metrics_port_served
+from rolescope.serving.tls import reload_server_certificates
 from rolescope.storage.base import SessionStore
 
 
@@ -50,4 +51,7 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
             stack.callback(components.capture.close)
         stack.enter_context(metrics_port_served(components.settings, components.metrics))
         stack.enter_context(drain_on_exit_signals(components.drain, components.websockets.wait_closed))
+        if components.settings.tls_cert is not None:
+            # Rotation: a SIGHUP loads the certificate files again into the live SSL context.
+            stack.enter_context(call_on_hangup(reload_server_certificates))
         yield

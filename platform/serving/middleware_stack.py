@@ -4,8 +4,9 @@ Starlette runs the last middleware added first, so the stack is, outermost first
 the memory meter's request counter (when measuring) → telemetry (HTTP metrics
 and the server span, so it also sees refused requests) → `/metrics` hidden on
 the API port (with a metrics port) → API keys (refuse strangers before they take
-a slot) → admission (503 beyond the limit) → body size (413) → `Allow` on 405 →
-the app. Everything they need was validated when the components were built.
+a slot) → the client certificate's principal as owner (with a client CA) →
+admission (503 beyond the limit) → body size (413) → `Allow` on 405 → the app.
+Everything they need was validated when the components were built.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rolescope.service.allow_header import AllowHeaderMiddleware
 from rolescope.service.auth import ApiKeyMiddleware
 from rolescope.service.limits import BodySizeLimitMiddleware
 from rolescope.service.log_privacy import install_access_log_redaction
+from rolescope.service.peer_identity import CertificateOwnerMiddleware
 from rolescope.serving.components import ServiceComponents
 from rolescope.serving.metrics_port import HideMetrics
 
@@ -42,6 +44,9 @@ def install_middleware(app: FastAPI, components: ServiceComponents) -> None:
         on_reject=count_rejection,
         limiter=components.admission,
     )
+    if settings.tls_client_ca is not None:
+        # Inside the API-key check: with both on, both are required and the certificate names the owner.
+        app.add_middleware(CertificateOwnerMiddleware)
     if components.api_keys.enabled:
         app.add_middleware(ApiKeyMiddleware, keys=components.api_keys)
     if settings.metrics_port is not None:

@@ -3,6 +3,7 @@
 The banner is a contract (scripts and the launcher read it):
     ✅ Loaded role: sherlock (v1.2)        (one line per role)
     ✅ Memory backend: SQLite (./data/sherlock.db)
+    🔒 TLS: server.pem, client certificates required (ca.pem)   (only with --tls-cert)
     🚀 HTTP server listening on :8080
 The last line is printed only after the socket is bound, with the actual port
 (so `--port 0` reports the free port it got).
@@ -24,6 +25,8 @@ from rolescope.errors import EnvironmentProblem
 from rolescope.roles import load_roles
 from rolescope.serving.app import create_app
 from rolescope.serving.heap import freeze_startup_heap
+from rolescope.serving.tls import TlsFiles, require_valid_tls, uvicorn_tls_options
+from rolescope.serving.tls_protocols import protocol_options
 from rolescope.serving.wiring import build_store
 from rolescope.settings import FAULT_KEYS, Settings
 
@@ -47,12 +50,22 @@ def settings_as_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _banner_before_listen(settings: Settings, say: Say) -> None:
+def _tls_line(files: TlsFiles) -> str:
+    clients = (
+        f"client certificates required ({files.client_ca})" if files.client_ca is not None
+        else "no client certificates"
+    )
+    return f"🔒 TLS: {files.cert}, {clients}"
+
+
+def _banner_before_listen(settings: Settings, say: Say, tls: TlsFiles | None = None) -> None:
     roles = load_roles(settings.roles_path)
     for role in roles.all_versions():
         say(f"✅ Loaded role: {role.name} (v{role.version})")
     store = build_store(settings, next(iter(roles)))
     say(f"✅ Memory backend: {store.backend_name} ({store.location})")
+    if tls is not None:
+        say(_tls_line(tls))
     if settings.faults.active:
         planted = ", ".join(
             f"{k}={getattr(settings.faults, k)}" for k in FAULT_KEYS if getattr(settings.faults, k)
@@ -107,13 +120,18 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         # JSON logs: uvicorn's loggers propagate to the root handler rolescope installs.
         "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     }
+    tls = require_valid_tls(settings)
+    if tls is not None:
+        common.update(uvicorn_tls_options(tls))
+        # The protocols uvicorn would pick, subclassed to hand the client certificate to the app.
+        common.update(protocol_options(common.get("http", "auto"), common.get("ws", "auto")))
     if settings.workers > 1:
         if settings.port == 0:
             # uvicorn's supervisor binds before forking and never reports the port it got,
             # so pick one here: the banner must name the real port for `--port 0` callers.
             settings = settings.model_copy(update={"port": _free_port(settings.host)})
             common["port"] = settings.port
-        _banner_before_listen(settings, say)
+        _banner_before_listen(settings, say, tls)
         os.environ.update(settings_as_env(settings))
         say(f"🚀 HTTP server listening on :{settings.port}")
         uvicorn.run(
@@ -121,7 +139,7 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         )
         return
     app = create_app(settings)
-    _banner_before_listen(settings, say)
+    _banner_before_listen(settings, say, tls)
     server = uvicorn.Server(uvicorn.Config(app, **common))
     try:
         serve_forever(server, say)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rolescope.capture.wiring import build_capture
+from rolescope.client_tls import ClientTls
 from rolescope.errors import ConfigError
 from rolescope.exporters.telemetry import Telemetry, start_telemetry
 from rolescope.inference.base import InferenceBackend
@@ -42,10 +43,12 @@ def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str
     backends: dict[str, InferenceBackend] = {}
     for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
-            assert role.inference.base_url is not None  # guaranteed by the role model
-            backends[role.reference] = OpenAIHttpBackend.from_env(
-                role.inference.base_url, role.inference.api_key_env
-            )
+            spec = role.inference
+            assert spec.base_url is not None  # guaranteed by the role model
+            tls = ClientTls(ca_file=spec.ca_file, client_cert=spec.client_cert, client_key=spec.client_key)
+            if problems := tls.problems(f"role {role.reference} inference"):
+                raise ConfigError("; ".join(problems))
+            backends[role.reference] = OpenAIHttpBackend.from_env(spec.base_url, spec.api_key_env, tls)
         else:
             backends[role.reference] = simulator
     return backends

@@ -25,7 +25,7 @@ from rolescope import helm_assets
 ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / helm_assets.CHART
 KUBERNETES_VERSION = "1.30.0"
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate"}
 WORKLOAD_KINDS = {"Deployment", "Job", "Pod"}
 CASES = helm_assets.values_files(ROOT)
 
@@ -285,3 +285,60 @@ def test_the_network_policy_admits_the_load_generator_and_scrapers() -> None:
     peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
     assert any("namespaceSelector" in p and "monitoring" in str(p) for p in peers)
     assert any("load-worker" in str(p) for p in peers)
+
+
+def _server_container(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = next(d for d in documents if d["kind"] == "Deployment" and "load" not in d["metadata"]["name"])
+    return dict(next(c for c in _pod_spec(deployment)["containers"] if c["name"] == "server"))
+
+
+def test_tls_is_off_by_default_and_mutual_tls_turns_every_part_on() -> None:
+    plain = _server_container(list(_documents("default")))
+    assert "--tls-cert" not in plain["args"]
+    assert plain["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    assert not [d for d in _documents("default") if d["kind"] == "Certificate"]
+
+    certificate = _one("tls", "Certificate")
+    assert certificate["spec"]["issuerRef"]["name"] == "internal-ca"
+    assert "client auth" in certificate["spec"]["usages"]
+    mutual = _server_container(list(_documents("tls")))
+    args = mutual["args"]
+    assert args[args.index("--tls-client-ca") + 1] == "/etc/rolescope/client-ca/ca.crt"
+    # kubelet has no client certificate: the probes check the port instead of being refused.
+    assert "tcpSocket" in mutual["readinessProbe"] and "httpGet" not in mutual["readinessProbe"]
+    mounts = {m["name"]: m for m in mutual["volumeMounts"]}
+    assert mounts["tls"]["readOnly"] and mounts["client-ca"]["readOnly"]
+    endpoint = _one("tls", "ServiceMonitor")["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"]["name"] == certificate["spec"]["secretName"]
+    assert endpoint["tlsConfig"]["keySecret"]["name"] == "prometheus-scrape-client"
+
+
+def test_tls_with_an_existing_secret_probes_over_https() -> None:
+    documents = helm_assets.render_documents(ROOT, {"tls": {"enabled": True, "existingSecret": "my-tls"}})
+    server = _server_container(documents)
+    assert server["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert server["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    volumes = {v["name"]: v for v in _pod_spec(next(d for d in documents if d["kind"] == "Deployment"))["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "my-tls"
+    assert "--tls-client-ca" not in server["args"]
+
+
+def test_tls_values_that_cannot_work_fail_the_render() -> None:
+    assert "tls.enabled needs a certificate" in _render_error({"tls": {"enabled": True}})
+    assert "needs tls.certManager.issuerRef.name" in _render_error(
+        {"tls": {"enabled": True, "certManager": {"enabled": True}}}
+    )
+    assert "tls.clientCA.enabled needs tls.enabled" in _render_error({"tls": {"clientCA": {"enabled": True}}})
+
+
+def test_the_load_generator_reaches_the_https_service_with_the_serving_secret() -> None:
+    for kind, suffix in (("Job", "load"), ("Deployment", "load-worker")):
+        pod = _pod_spec(_one("tls", kind, suffix))
+        container = pod["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        target = json.loads(env["ROLESCOPE_LOAD_TARGET"])
+        assert target["ca_file"] == "/etc/rolescope/tls/ca.crt"
+        assert target["client_cert"] == "/etc/rolescope/tls/tls.crt"
+        assert any(m["name"] == "tls" and m["readOnly"] for m in container["volumeMounts"])
+    assert "ROLESCOPE_LOAD_TARGET" not in str(_documents("loadtest"))

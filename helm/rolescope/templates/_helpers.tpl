@@ -71,7 +71,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "rolescope.serviceUrl" -}}
-{{- printf "http://%s.%s.svc:%d" (include "rolescope.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- printf "%s://%s.%s.svc:%d" (ternary "https" "http" .Values.tls.enabled) (include "rolescope.fullname" .) .Release.Namespace (int .Values.service.port) }}
+{{- end }}
+
+{{/* The Secret with the serving certificate (tls.crt, tls.key): cert-manager's or an existing one. */}}
+{{- define "rolescope.tlsSecret" -}}
+{{- if .Values.tls.certManager.enabled }}{{ include "rolescope.fullname" . }}-tls{{ else }}{{ .Values.tls.existingSecret }}{{ end }}
+{{- end }}
+
+{{- define "rolescope.clientCASecret" -}}
+{{- .Values.tls.clientCA.existingSecret | default (include "rolescope.tlsSecret" .) }}
+{{- end }}
+
+{{- define "rolescope.clientCAKey" -}}
+{{- if .Values.tls.clientCA.existingSecret }}{{ .Values.tls.clientCA.key }}{{ else }}ca.crt{{ end }}
 {{- end }}
 
 {{/* "redis" when a Redis URL (or a Secret holding one) is given, "sqlite" otherwise. */}}
@@ -89,6 +102,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- $replicas := include "rolescope.maxReplicas" . | int }}
 {{- if and (gt $replicas 1) (eq (include "rolescope.store" .) "sqlite") }}
 {{- fail (printf "rolescope: %d replicas cannot share the SQLite session store (one file on a ReadWriteOnce volume, one writer). Set sessionStore.redis.url to an existing Redis, or use replicaCount: 1 without autoscaling." $replicas) }}
+{{- end }}
+{{- if and .Values.tls.enabled (not .Values.tls.certManager.enabled) (not .Values.tls.existingSecret) }}
+{{- fail "rolescope: tls.enabled needs a certificate: set tls.certManager.enabled with tls.certManager.issuerRef.name, or tls.existingSecret (a kubernetes.io/tls Secret)." }}
+{{- end }}
+{{- if and .Values.tls.enabled .Values.tls.certManager.enabled (not .Values.tls.certManager.issuerRef.name) }}
+{{- fail "rolescope: tls.certManager.enabled needs tls.certManager.issuerRef.name (the Issuer or ClusterIssuer that signs the certificate)." }}
+{{- end }}
+{{- if and .Values.tls.clientCA.enabled (not .Values.tls.enabled) }}
+{{- fail "rolescope: tls.clientCA.enabled needs tls.enabled (client certificates are checked in the TLS handshake)." }}
 {{- end }}
 {{- if and .Values.loadtest.enabled (eq .Values.loadtest.traffic.source "configMap") (not .Values.loadtest.traffic.configMap) }}
 {{- fail "rolescope: loadtest.traffic.source is configMap but loadtest.traffic.configMap names no ConfigMap." }}
@@ -172,10 +194,30 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
       name: {{ include "rolescope.apiKeysSecret" . }}
       key: {{ include "rolescope.loadApiKeySecretKey" . }}
 {{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+# The release's own service over TLS: trust its CA and, with client certificates required, present
+# the serving certificate (cert-manager issues it for client auth too).
+- name: ROLESCOPE_LOAD_TARGET
+  value: {{ include "rolescope.loadTlsTarget" . | quote }}
+{{- end }}
 {{- range $name, $value := .Values.loadtest.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end }}
+
+{{/* Non-empty when the load generator targets this release's HTTPS service with no target options of its own. */}}
+{{- define "rolescope.loadOverTls" -}}
+{{- if and .Values.tls.enabled (not .Values.loadtest.host) (not (hasKey .Values.loadtest.env "ROLESCOPE_LOAD_TARGET")) }}true{{ end }}
+{{- end }}
+
+{{- define "rolescope.loadTlsTarget" -}}
+{{- $target := dict "ca_file" "/etc/rolescope/tls/ca.crt" }}
+{{- if .Values.tls.clientCA.enabled }}
+{{- $_ := set $target "client_cert" "/etc/rolescope/tls/tls.crt" }}
+{{- $_ := set $target "client_key" "/etc/rolescope/tls/tls.key" }}
+{{- end }}
+{{- toJson $target }}
 {{- end }}
 
 {{- define "rolescope.loadVolumes" -}}
@@ -192,6 +234,11 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
     claimName: {{ .Values.loadtest.traffic.claimName }}
     readOnly: true
 {{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+- name: tls
+  secret:
+    secretName: {{ include "rolescope.tlsSecret" . }}
+{{- end }}
 {{- end }}
 
 {{- define "rolescope.loadVolumeMounts" -}}
@@ -202,8 +249,30 @@ it still cannot escalate, writes only to /profiles and /tmp, and serves no traff
   mountPath: /traffic
   readOnly: true
 {{- end }}
+{{- if include "rolescope.loadOverTls" . }}
+- name: tls
+  mountPath: /etc/rolescope/tls
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{- define "rolescope.loadHost" -}}
 {{- default (include "rolescope.serviceUrl" .) .Values.loadtest.host }}
+{{- end }}
+
+{{/*
+A probe of `path`: HTTP, HTTPS with TLS on, and the TCP port with client certificates required
+(kubelet cannot present one, so an HTTPS probe would be refused at the handshake).
+*/}}
+{{- define "rolescope.probe" -}}
+{{- $tls := .ctx.Values.tls }}
+{{- if and $tls.enabled $tls.clientCA.enabled -}}
+tcpSocket:
+  port: http
+{{- else -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+  scheme: {{ ternary "HTTPS" "HTTP" $tls.enabled }}
+{{- end }}
 {{- end }}

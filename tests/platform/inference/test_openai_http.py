@@ -235,3 +235,72 @@ def test_an_error_event_mid_stream_is_an_inference_error(asgi_server) -> None:  
 
     with pytest.raises(InferenceError, match="failed mid-stream"):
         asyncio.run(run())
+
+
+def test_backend_speaks_mutual_tls_to_a_model_server_that_requires_a_client_certificate(
+    pki, service_factory, fast_roles_path: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from rolescope.client_tls import ClientTls
+    from rolescope.serving.wiring import build_backends
+    from rolescope.settings import FaultSettings
+
+    ca = pki.ca("model-ca")
+    server = pki.issue("model-server", ca=ca, server=True)
+    gateway = pki.issue("rolescope-gateway", ca=ca)
+    tls = ClientTls(ca_file=ca.cert, client_cert=gateway.cert, client_key=gateway.key)
+    model_server = service_factory(
+        roles_path=fast_roles_path,
+        extra_args=[
+            *("--tls-cert", str(server.cert), "--tls-key", str(server.key)),
+            *("--tls-client-ca", str(ca.cert)),
+        ],
+        tls=tls,
+    )
+    role_file = tmp_path / "remote.yaml"
+    document = {
+        **SLOW_ROLE,
+        "name": "remote",
+        "inference": {
+            "backend": "openai",
+            "model": "sherlock",
+            "base_url": model_server.url,
+            "ca_file": str(ca.cert),
+            "client_cert": str(gateway.cert),
+            "client_key": str(gateway.key),
+        },
+    }
+    role_file.write_text(yaml.safe_dump(document))
+    with_certificate = build_backends(load_roles(role_file), FaultSettings())["remote@1.0"]
+    without_certificate = OpenAIHttpBackend(model_server.url, tls=ClientTls(ca_file=ca.cert))
+
+    async def run() -> None:
+        try:
+            reply = await with_certificate.infer("sherlock", _inputs("Who forged the will?"), 10_000)
+            assert reply.usage.output_tokens > 0
+            with pytest.raises(InferenceError):
+                await without_certificate.infer("sherlock", _inputs("Who forged the will?"), 10_000)
+        finally:
+            await with_certificate.aclose()
+            await without_certificate.aclose()
+
+    asyncio.run(run())
+
+
+def test_role_inference_tls_settings_are_checked(tmp_path: Path) -> None:
+    from rolescope.errors import ConfigError
+
+    role_file = tmp_path / "remote.yaml"
+    document = {
+        **SLOW_ROLE,
+        "name": "remote",
+        "inference": {"backend": "openai", "base_url": "http://127.0.0.1:9", "client_cert": "a.pem"},
+    }
+    role_file.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as problem:
+        load_roles(role_file)
+    assert "client_cert and client_key together" in str(problem.value)
+    document["inference"]["client_key"] = "a.key"  # type: ignore[index]
+    role_file.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as problem:
+        load_roles(role_file)
+    assert "https:// base_url" in str(problem.value)

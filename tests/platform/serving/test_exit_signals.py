@@ -132,3 +132,24 @@ def test_a_hold_that_never_returns_is_cut_at_the_backstop(sigterm_handler: list[
             assert sigterm_handler == [signal.SIGTERM]
 
     asyncio.run(scenario())
+
+
+def test_sighup_calls_the_action_then_the_handler_installed_before_and_is_put_back() -> None:
+    import os
+
+    from rolescope.serving.exit_signals import call_on_hangup
+
+    calls: list[str] = []
+
+    def earlier(sig: int, frame: FrameType | None) -> None:
+        calls.append("earlier")
+
+    original = signal.signal(signal.SIGHUP, earlier)
+    try:
+        with call_on_hangup(lambda: calls.append("reload")):
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            assert calls == ["reload", "earlier"]
+        assert signal.getsignal(signal.SIGHUP) is earlier
+    finally:
+        signal.signal(signal.SIGHUP, original)
