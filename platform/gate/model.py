@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from rolescope.gate.coverage import Measurement
     from rolescope.profiling.compare import LayerChange
     from rolescope.profiling.layers import LayerShare
 
@@ -132,6 +133,8 @@ class Verdict:
     # reference profile, how each layer's share changed: read before the function tables.
     layers: list[LayerShare] = field(default_factory=list)
     layer_shifts: list[LayerChange] = field(default_factory=list)
+    # Profile, memory and server-side metrics: measured or not, and why (a foreign target has none).
+    measurements: list[Measurement] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
