@@ -120,7 +120,12 @@ def test_impossible_lengths_are_refused_with_the_reason(client: openai.OpenAI) -
 
 def test_metrics_on_the_api_port_parse_as_prometheus_text(client: openai.OpenAI, api: ServiceProcess) -> None:
     # AIPerf scrapes {url}/metrics on the inference port during a run, without an API key.
-    client.chat.completions.create(model="grimble", messages=[{"role": "user", "content": "hi"}])
+    _stream(
+        client,
+        model="grimble",
+        messages=[{"role": "user", "content": "hi"}],
+        stream_options={"include_usage": True},
+    )
     response = httpx.get(f"{api.url}/metrics", timeout=10)
     assert response.status_code == 200
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
@@ -128,3 +133,6 @@ def test_metrics_on_the_api_port_parse_as_prometheus_text(client: openai.OpenAI,
     # A labelled histogram without observations yet has no samples; the observed ones have buckets.
     observed = [f for f in families.values() if f.type == "histogram" and f.samples]
     assert observed and all(any(s.name.endswith("_bucket") for s in f.samples) for f in observed)
+    # The server's own view of the streamed request, under the OpenTelemetry GenAI names.
+    ttft = families["gen_ai_server_time_to_first_token_seconds"]
+    assert any(s.name.endswith("_count") and s.value >= 1 for s in ttft.samples)
