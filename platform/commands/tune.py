@@ -207,7 +207,14 @@ def register(app: typer.Typer) -> None:
             from rolescope.commands.load_view import check_target_or_exit
 
             # Before any load: the running service answers, accepts the key, serves every role replayed.
-            check_target_or_exit(target.rstrip("/"), protocol, traffic, "replay", min(timeout_s, 30.0))
+            check_target_or_exit(
+                target.rstrip("/"),
+                protocol,
+                traffic,
+                "replay",
+                min(timeout_s, 30.0),
+                roles_option="--target-roles",
+            )
         options = TuneOptions(
             out=out,
             quick=quick,

@@ -77,7 +77,7 @@ def _tune(foreign: ForeignProcess, out: Path, traffic: Path, *extra: str) -> sub
 
 @pytest.fixture
 def traffic(tmp_path: Path) -> Path:
-    sessions = {f"s{n}": [f"hello number {n}", "and then?", "tell me more"] for n in range(12)}
+    sessions = {f"s{n}": [f"hello number {n}", "and then?", "tell me more"] for n in range(40)}
     return write_sessions(tmp_path / "traffic.jsonl", sessions)
 
 
@@ -94,9 +94,10 @@ def test_tune_on_a_foreign_openai_service_ends_in_a_verdict(
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["checks"], verdict
-    # The client side is measured against the known truth: 150 ms to the first token.
+    # The client side is measured against the known truth: never under 150 ms to the first token
+    # (the upper bound is loose: the machine running the tests may be busy).
     ttft = sorted(s["ttft_s"] for s in map(json.loads, (out / "load-1/samples.jsonl").open()) if s["ok"])
-    assert ttft and 0.14 < ttft[len(ttft) // 2] < 0.5
+    assert ttft and 0.145 < ttft[0] and ttft[len(ttft) // 2] < 3.0
     measured = _measurements(out)
     assert not measured["profile"]["measured"] and "--pid" in str(measured["profile"]["detail"])
     assert not measured["memory"]["measured"]
@@ -153,3 +154,21 @@ def test_tune_options_for_a_target_are_checked_together(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--pid only makes sense with --target" in result.stderr
     assert "need --target URL" in result.stderr
+
+
+def test_tune_checks_the_target_before_any_load(foreign_process: ForeignProcess, tmp_path: Path) -> None:
+    # The bundled traffic names roles; the foreign service serves one model of another name.
+    out = tmp_path / "tune"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "rolescope", "tune", "--quick", "--out", str(out)),
+            *("--target", foreign_process.url, "--api", "openai", "--api-key-env", "FOREIGN_KEY"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FOREIGN_KEY": API_KEY},
+    )
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "models not served" in result.stdout and "--target-roles" in result.stdout
+    assert not (out / "load-1").exists()
