@@ -50,6 +50,8 @@ VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"
 SUMMARY_FILE = "summary.md"
 REPORT_FILE = "report.html"
+# What a tune run could and could not measure (profile, memory, server-side figures), and why.
+MEASUREMENTS_FILE = "measurements.json"
 
 # A profile directory (`rolescope profile`, and profile/load-N/ of a tune run).
 PROFILE_COLLAPSED = "profile.txt"

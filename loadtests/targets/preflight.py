@@ -63,6 +63,7 @@ class RunPlan:
     selection_unknown: tuple[str, ...] = ()
     traffic_roles: tuple[str, ...] = ()  # before --roles
     roles_selectable: bool = True  # the command has --roles to keep or map roles
+    roles_option: str = "--roles"  # that option's name in the command (tune: --target-roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +117,16 @@ def _listing(plan: RunPlan, listing: Listing) -> list[Finding]:
     served = ", ".join(listing.names) or "nothing"
     named = "; ".join(f"{name} ({_share(count, total)})" for name, count in sorted(missing.items()))
     if plan.served_as == "model":
-        hint = "choose a listed model with --model, or keep and map roles with --roles"
+        hint = f"choose a listed model with --model, or keep and map roles with {plan.roles_option}"
         return [Finding("error", f"models not served (GET {listing.path} lists {served}): {named}; {hint}")]
     first = sorted(missing)[0]
     if not plan.roles_selectable:
         hint = "serve them, or replay only the roles served (rolescope load --roles)"
     elif listing.names:
-        hint = f"keep or map roles with --roles {listing.names[0]} or --roles {first}={listing.names[0]}"
+        option = plan.roles_option
+        hint = f"keep or map roles with {option} {listing.names[0]} or {option} {first}={listing.names[0]}"
     else:
-        hint = "keep or map roles with --roles"
+        hint = f"keep or map roles with {plan.roles_option}"
     return [
         Finding(
             "error",
@@ -142,12 +144,12 @@ def judge_preflight(plan: RunPlan, probe: ProbeResult) -> list[Finding]:
         findings.append(
             Finding(
                 "error",
-                f"--roles names {named}, which the traffic never does "
+                f"{plan.roles_option} names {named}, which the traffic never does "
                 f"(it names {', '.join(plan.traffic_roles)})",
             )
         )
     if not plan.requests_by_role:
-        findings.append(Finding("error", "no traffic is left to send after --roles"))
+        findings.append(Finding("error", f"no traffic is left to send after {plan.roles_option}"))
     if plan.roles_path is not None and plan.personas_missing:
         findings.append(
             Finding(

@@ -170,13 +170,16 @@ def check_target(
     user: UserKind,
     timeout_s: float,
     roles_selectable: bool = True,
+    roles_option: str = "--roles",
 ) -> tuple[RunPlan, ProbeResult]:
     """The run's plan and what the target answered to one listing and a few real turns."""
     records = read_traffic(traffic)
     adapter = make_adapter(options)
     sends_role = _sends_role(options, adapter)
     plan = replace(
-        plan_run(host, options, records, sends_role, adapter.stateless), roles_selectable=roles_selectable
+        plan_run(host, options, records, sends_role, adapter.stateless),
+        roles_selectable=roles_selectable,
+        roles_option=roles_option,
     )
     headers = bearer({"Accept": "application/json", **options.headers}, api_key(options))
     list_path = {"rolescope": ROLES_PATH, "openai": MODELS_PATH}.get(options.api)

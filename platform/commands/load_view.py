@@ -26,13 +26,14 @@ def check_target_or_exit(
     user: UserKind = "replay",
     timeout_s: float = 30,
     roles_selectable: bool = True,
+    roles_option: str = "--roles",
 ) -> None:
     """Probe the target once; list every finding; stop (exit 2) before any load if one is an error."""
     from rolescope.loadtests.targets.preflight import judge_preflight
     from rolescope.loadtests.targets.probe import check_target
 
     with console.status(f"checking {host}"):
-        plan, probe = check_target(host, target, traffic, user, timeout_s, roles_selectable)
+        plan, probe = check_target(host, target, traffic, user, timeout_s, roles_selectable, roles_option)
     findings = judge_preflight(plan, probe)
     errors = [f for f in findings if f.severity == "error"]
     for finding in findings:

@@ -64,10 +64,70 @@ def register(app: typer.Typer) -> None:
             help="Try every combination: workers=1,2 concurrency_limit=32,256 memory_window=5,20.",
         ),
         target: str | None = typer.Option(
-            None, "--target", help="Tune an already running service at this URL instead of launching one."
+            None,
+            "--target",
+            help="Tune an already running service at this URL (any --api) instead of launching one.",
         ),
         pid: int | None = typer.Option(
-            None, "--pid", help="With --target: the service's pid, to profile it."
+            None,
+            "--pid",
+            help="With --target: the service's pid (a local Python process), to profile it and read "
+            "its CPU and memory.",
+        ),
+        api: str = typer.Option(
+            "rolescope",
+            "--api",
+            help="With --target: rolescope (POST /v1/chat) | openai (/v1/chat/completions) | template.",
+        ),
+        template: Path | None = typer.Option(
+            None, "--template", help="With --api template: the template YAML.", show_default=False
+        ),
+        model: str | None = typer.Option(
+            None, "--model", help="Model to ask for (default: the traffic's role name).", show_default=False
+        ),
+        header: list[str] = typer.Option(
+            [], "--header", help="An extra request header, NAME:VALUE (repeatable).", show_default=False
+        ),
+        api_key_env: str | None = typer.Option(
+            None,
+            "--api-key-env",
+            help="Environment variable holding the API key, sent as a Bearer token "
+            "(default: OPENAI_API_KEY for openai, ROLESCOPE_LOAD_API_KEY otherwise).",
+            show_default=False,
+        ),
+        max_tokens: int | None = typer.Option(
+            None, "--max-tokens", min=1, help="openai: max_tokens of every request.", show_default=False
+        ),
+        ignore_eos: bool = typer.Option(False, "--ignore-eos", help="openai: send ignore_eos (vLLM)."),
+        history_turns: int | None = typer.Option(
+            None,
+            "--history-turns",
+            min=0,
+            help="Stateless targets: resend at most this many earlier exchanges (default: all).",
+            show_default=False,
+        ),
+        roles_dir: Path | None = typer.Option(
+            None,
+            "--roles-dir",
+            "--role-file",
+            help="Stateless targets: role file or folder whose personas are sent as the system message.",
+            show_default=False,
+        ),
+        target_roles: list[str] = typer.Option(
+            [],
+            "--target-roles",
+            help="With --target: keep or map the traffic's roles, as load's --roles (curie=sherlock).",
+            show_default=False,
+        ),
+        request_timeout: str = typer.Option("60s", "--request-timeout", help="Timeout of one request."),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="Do not verify the target's TLS certificate."
+        ),
+        ca: Path | None = typer.Option(
+            None, "--ca", help="Verify TLS with this CA bundle (PEM).", show_default=False
+        ),
+        traffic: Path | None = typer.Option(
+            None, "--traffic", help="Shadow traffic JSONL (default: the bundled sample).", show_default=False
         ),
         reference: list[Path] = typer.Option(
             [], "--reference", "-r", help="Earlier run directories to compare with A/B (repeatable)."
@@ -107,26 +167,54 @@ def register(app: typer.Typer) -> None:
 
           rolescope tune --target http://127.0.0.1:8080 --pid 4242 --runs 3
 
+          rolescope tune --quick --target http://127.0.0.1:8000 --api openai --model my-model \\
+              --roles-dir examples --max-tokens 128
+
           rolescope tune --quick --sweep workers=1,2 --sweep memory_window=5,20
         """
         from rich.console import Console
         from rich.markup import escape
 
+        from rolescope.commands.load_target import TargetArgs, target_options
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
+        from rolescope.loadtests.load_config import parse_duration
         from rolescope.tune.loop import TuneOptions
         from rolescope.tune.loop import tune as run_tune
 
-        if pid is not None and target is None:
-            raise ConfigError("--pid only makes sense with --target (a launched service is profiled anyway)")
+        target_args = TargetArgs(
+            api=api,
+            template=template,
+            model=model,
+            headers=header,
+            api_key_env=api_key_env,
+            max_tokens=max_tokens,
+            ignore_eos=ignore_eos,
+            history_turns=history_turns,
+            roles_path=roles_dir,
+            roles=target_roles,
+            insecure=insecure,
+            ca_file=ca,
+        )
+        _check_target_flags(target, pid, target_args, fault, setting, sweep, roles)
+        timeout_s = parse_duration(request_timeout)
+        if timeout_s <= 0:
+            raise ConfigError(f"--request-timeout {request_timeout!r} must be more than zero")
+        protocol = target_options(target_args)
         console = Console()
         if target is not None:
             from rolescope.commands.load_view import check_target_or_exit
-            from rolescope.loadtests.targets.base import TargetOptions
 
             # Before any load: the running service answers, accepts the key, serves every role replayed.
-            check_target_or_exit(target.rstrip("/"), TargetOptions(), roles_selectable=False)
+            check_target_or_exit(
+                target.rstrip("/"),
+                protocol,
+                traffic,
+                "replay",
+                min(timeout_s, 30.0),
+                roles_option="--target-roles",
+            )
         options = TuneOptions(
             out=out,
             quick=quick,
@@ -136,7 +224,7 @@ def register(app: typer.Typer) -> None:
             users=users,
             faults=_faults(fault),
             settings=_settings(setting),
-            target=target,
+            target=target.rstrip("/") if target is not None else None,
             pid=pid,
             reference=list(reference),
             slo=slo,
@@ -144,6 +232,9 @@ def register(app: typer.Typer) -> None:
             profile=not no_profile,
             memory=not no_memory,
             roles=roles,
+            traffic=traffic,
+            target_options=protocol,
+            timeout_s=timeout_s,
         )
         if sweep:
             from rolescope.tune.sweep_runner import print_sweep, run_sweep
@@ -162,6 +253,52 @@ def register(app: typer.Typer) -> None:
         console.print(f"report: [link=file://{report}]{escape(str(report))}[/link]")
         if not outcome.verdict.passed:
             raise GateFailed(headline(outcome.verdict))
+
+
+def _check_target_flags(
+    target: str | None,
+    pid: int | None,
+    args: Any,
+    faults: list[str],
+    settings: list[str],
+    sweep: list[str],
+    serve_roles: Path | None,
+) -> None:
+    """Options that only fit a launched service, or only a running target, named all at once."""
+    from rolescope.errors import ConfigError
+    from rolescope.loadtests.targets.base import TargetOptions
+
+    problems: list[str] = []
+    if target is None:
+        if pid is not None:
+            problems.append("--pid only makes sense with --target (a launched service is profiled anyway)")
+        defaults = TargetOptions()
+        if args.api != defaults.api or args.template or args.model or args.headers or args.api_key_env:
+            problems.append("--api, --template, --model, --header and --api-key-env need --target URL")
+        if args.max_tokens or args.ignore_eos or args.history_turns is not None or args.roles_path:
+            problems.append("--max-tokens, --ignore-eos, --history-turns and --roles-dir need --target URL")
+        if args.roles or args.insecure or args.ca_file:
+            problems.append("--target-roles, --insecure and --ca need --target URL")
+    else:
+        if not target.startswith(("http://", "https://")):
+            problems.append(f"--target {target!r} must be a URL such as http://127.0.0.1:8080")
+        if serve_roles is not None:
+            problems.append(
+                "--roles names the role files tune's own service serves; for a --target use --roles-dir "
+                "(personas sent as the system message) or --target-roles (keep or map roles)"
+            )
+        if faults or settings or sweep:
+            problems.append(
+                "--fault, --set and --sweep configure the service tune launches; a running --target "
+                "keeps its own settings"
+            )
+        if pid is not None:
+            import psutil
+
+            if not psutil.pid_exists(pid):
+                problems.append(f"--pid {pid}: no such process")
+    if problems:
+        raise ConfigError("\n  ".join(["the tune options are invalid:", *problems]))
 
 
 def _settings(values: list[str]) -> dict[str, object]:

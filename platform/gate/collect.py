@@ -25,6 +25,7 @@ from rolescope.rundir import (
 )
 
 if TYPE_CHECKING:
+    from rolescope.gate.model import Measurement
     from rolescope.profiling.compare import LayerChange
     from rolescope.profiling.layers import LayerShare
 
@@ -40,6 +41,7 @@ class Collected:
     notes: list[str] = field(default_factory=list)
     layers: list[LayerShare] = field(default_factory=list)
     layer_shifts: list[LayerChange] = field(default_factory=list)
+    measurements: list[Measurement] = field(default_factory=list)
 
 
 def default_baseline_path() -> Path:
@@ -145,7 +147,6 @@ def layer_shifts(reference_dirs: list[Path], candidate_dirs: list[Path]) -> list
     return compare_layers(reference, candidate)
 
 
-
 def hot_functions(profile_dirs: list[Path], top: int = 8) -> list[tuple[str, float]]:
     """The functions with the largest self share of CPU samples, over every profile of the candidate."""
     samples: dict[str, int] = {}
@@ -200,4 +201,9 @@ def collect(
         reference_profiles = _profile_dirs([*reference_paths, *reference_dirs])
         collected.function_shifts = function_shifts(reference_profiles, candidate_profiles)
         collected.layer_shifts = layer_shifts(reference_profiles, candidate_profiles)
+    from rolescope.gate.coverage import measurements
+
+    collected.measurements = measurements(
+        [*candidate_paths, *candidate_dirs], collected.candidate, bool(collected.memory)
+    )
     return collected

@@ -11,6 +11,32 @@ if TYPE_CHECKING:
 
 from rolescope.rundir import LatencyMetric, RequestSample
 
+# What a run directory could measure (rolescope.gate.coverage reads which it did).
+PROFILE = "profile"
+MEMORY = "memory"
+SERVER = "server-side metrics"
+KINDS = (PROFILE, MEMORY, SERVER)
+WHAT = {
+    PROFILE: "CPU profile of the service (py-spy)",
+    MEMORY: "allocations and bytes per request (memray)",
+    SERVER: "service CPU seconds and peak RSS (its process)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One kind of figure: measured or not, and in either case a sentence saying why or how."""
+
+    kind: str
+    measured: bool
+    detail: str
+
+    @property
+    def what(self) -> str:
+        return WHAT.get(self.kind, self.kind)
+
+
+
 CheckKind = Literal["slo", "relative", "memory"]
 # "max": the figure must stay at or below the limit; "min": at or above it.
 Direction = Literal["max", "min"]
@@ -132,6 +158,8 @@ class Verdict:
     # reference profile, how each layer's share changed: read before the function tables.
     layers: list[LayerShare] = field(default_factory=list)
     layer_shifts: list[LayerChange] = field(default_factory=list)
+    # Profile, memory and server-side metrics: measured or not, and why (a foreign target has none).
+    measurements: list[Measurement] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -54,6 +54,7 @@ def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
     verdict.hot_functions = collected.hot_functions
     verdict.layers = collected.layers
     verdict.layer_shifts = collected.layer_shifts
+    verdict.measurements = collected.measurements
     return verdict
 
 

@@ -145,6 +145,7 @@ def render_report(inputs: ReportInputs) -> str:
         plots=_plots(inputs),
         links=inputs.links,
         notes=verdict.notes,
+        measurements=verdict.measurements,
     )
 
 

@@ -127,6 +127,18 @@ def _profile_sections(verdict: Verdict) -> list[str]:
     return lines
 
 
+def _measured_section(verdict: Verdict) -> list[str]:
+    """What was and was not measured: a check that could not be taken is neither a pass nor a fail."""
+    if not verdict.measurements:
+        return []
+    lines = ["### Measured / not measured (why)", ""]
+    for item in verdict.measurements:
+        state = "measured" if item.measured else "**not measured**"
+        lines.append(f"- {item.what}: {state} — {item.detail}")
+    lines.append("- client-side SLIs, SLO checks and goodput: measured — from every request of every run")
+    return [*lines, ""]
+
+
 def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str:
     icon = "✅" if verdict.passed else "❌"
     lines = [f"## {icon} rolescope gate: {headline(verdict)}", ""]
@@ -144,6 +156,7 @@ def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str
         if checks:
             lines += [f"### {title}", "", *rows(checks), ""]
     lines += _profile_sections(verdict)
+    lines += _measured_section(verdict)
     if verdict.notes:
         lines += ["### Notes", "", *[f"- {note}" for note in verdict.notes], ""]
     runs = f"{len(verdict.candidate_runs)} candidate run(s)"

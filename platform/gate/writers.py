@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rolescope.gate.coverage import measurement_to_dict
 from rolescope.gate.judge import headline
 from rolescope.gate.model import CheckResult, Verdict
 from rolescope.rundir import JUNIT_FILE, VERDICT_FILE
@@ -65,6 +66,7 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
             "reference_runs": verdict.reference_runs,
             "policy": verdict.policy_source,
             "notes": verdict.notes,
+            "measurements": [measurement_to_dict(m) for m in verdict.measurements],
         }
     )
     return data

@@ -46,6 +46,9 @@ class InferenceInput:
     constraints: ResponseConstraints
     timing: SimulatorTiming = field(default_factory=SimulatorTiming)
     temperature: float = 0.7
+    # At least this many output tokens, past the role's own length (vLLM's `min_tokens`; with
+    # `ignore_eos` it equals max_tokens): benchmark clients fix the output length this way.
+    min_output_tokens: int = 0
 
     def as_messages(self) -> list[ChatMessage]:
         return [ChatMessage("system", self.system_prompt), *self.history, ChatMessage("user", self.message)]

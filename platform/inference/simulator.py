@@ -77,9 +77,32 @@ class Plan:
     confidence: float
 
 
+def lengthen(text: str, inputs: InferenceInput, rng: random.Random) -> str:
+    """The reply carried on, in the same voice, to exactly `min_output_tokens` tokens.
+
+    The role's length limits would stop it short: a client asking for a fixed output
+    length (`ignore_eos`, `min_tokens`) gets that length, as from a model that never
+    emits its end-of-sequence token.
+    """
+    wanted = inputs.min_output_tokens
+    if count_tokens(text) >= wanted:
+        return text
+    unbounded = inputs.constraints.model_copy(update={"max_tokens": 32_000, "max_length": 100_000})
+    parts = [text]
+    total = count_tokens(text)
+    while total < wanted:
+        more = compose_reply(inputs.persona, unbounded, inputs.history, inputs.message, rng)
+        parts.append(more)
+        total += count_tokens(more)
+    tokens = [token for token in tokenize(" ".join(p for p in parts if p)) if not token.isspace()]
+    return "".join(tokens[:wanted]).strip()
+
+
 def plan_answer(inputs: InferenceInput) -> Plan:
     rng = random.Random(request_seed(inputs))
     text = compose_reply(inputs.persona, inputs.constraints, inputs.history, inputs.message, rng)
+    if inputs.min_output_tokens:
+        text = lengthen(text, inputs, rng)
     tokens = tuple(tokenize(text))
     timing = inputs.timing
 

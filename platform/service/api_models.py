@@ -26,6 +26,7 @@ def _integral_float_to_int(value: object) -> object:
 
 # A positive integer as JSON Schema means it: 3 and 3.0, but not true, "3" or 3.5.
 PositiveJsonInt = Annotated[int, Field(ge=1), BeforeValidator(_integral_float_to_int)]
+NonNegativeJsonInt = Annotated[int, Field(ge=0), BeforeValidator(_integral_float_to_int)]
 
 
 # Request models are strict: pydantic's lax mode would take `"stream": 1` or `"temperature": false`,
@@ -143,7 +144,7 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    # Benchmark clients send sampling fields (top_p, ignore_eos, ...) the simulator does not use.
+    # Benchmark clients send sampling fields (top_p, stop, ...) the simulator does not use.
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(description="the role name")
@@ -152,5 +153,8 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     max_tokens: PositiveJsonInt | None = None
     max_completion_tokens: PositiveJsonInt | None = None
+    # vLLM's sampling extensions that benchmark clients send to fix the output length.
+    ignore_eos: bool = Field(default=False, description="generate exactly max_tokens tokens")
+    min_tokens: NonNegativeJsonInt | None = Field(default=None, description="at least this many tokens")
     temperature: float | None = Field(default=None, ge=0, le=2)
     user: str | None = None

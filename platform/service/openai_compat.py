@@ -4,12 +4,21 @@ The model name is the role name, and `GET /v1/models` lists the roles as models
 (benchmark clients and rolescope's own load check ask it which models exist).
 The route is stateless (the messages carry the history, as with any OpenAI
 server): nothing is written to session memory.
-Streaming follows OpenAI's chunk format, ends with `data: [DONE]`, and sends a
-usage chunk first when `stream_options.include_usage` is set.
+Streaming follows OpenAI's chunk format: the finish chunk, then, when
+`stream_options.include_usage` is set, a usage chunk with no choices, then
+`data: [DONE]`.
+
+What AIPerf, GuideLLM and `vllm bench serve` send and check is honoured as vLLM
+does: `GET /health` answers 200 once the service is ready (GuideLLM validates
+the target with it), `max_completion_tokens` wins over `max_tokens`, and vLLM's
+`ignore_eos` and `min_tokens` fix the reply's length (exactly `max_tokens`
+tokens, or at least `min_tokens`), so an output length chosen by the benchmark
+is the output length served.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -22,10 +31,11 @@ from sse_starlette import ServerSentEvent
 
 from rolescope.inference.base import ChatMessage, InferenceInput
 from rolescope.roles import Role
-from rolescope.service.api_models import ChatCompletionRequest, ErrorResponse
+from rolescope.service.api_models import ChatCompletionRequest, ErrorResponse, StatusResponse
 from rolescope.service.chat import ChatService
 from rolescope.service.context import context_of
 from rolescope.service.errors import ServiceError, error_body
+from rolescope.service.limits import LimitExceeded, cap_output_tokens
 from rolescope.service.sse import event_stream_response
 from rolescope.service.stateless import generate, generate_stream
 
@@ -133,6 +143,21 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
     }
 
 
+def fixed_length(body: ChatCompletionRequest, max_tokens: int | None, reply_cap: int) -> int:
+    """The fewest output tokens the request demands: max_tokens with `ignore_eos`, else `min_tokens`."""
+    minimum = body.min_tokens or 0
+    if max_tokens is not None and minimum > max_tokens:
+        raise LimitExceeded(
+            422,
+            "invalid_request",
+            f"min_tokens is {minimum}; it must not be more than max_tokens ({max_tokens})",
+        )
+    if body.ignore_eos:
+        # Without a length, vLLM runs to the context's end; the reply cap is that end here.
+        return max_tokens if max_tokens is not None else reply_cap
+    return minimum
+
+
 @router.post("/v1/chat/completions", responses=_RESPONSES, tags=["openai-compatible"])
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     """OpenAI-compatible chat completions; `model` is a role name (see `GET /v1/roles`)."""
@@ -140,7 +165,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     service = context.chat_service
     role = service.role(body.model)
     history, message = split_messages(body)
-    inputs = service.inference_input(role, history, message, body.max_completion_tokens or body.max_tokens)
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    inputs = service.inference_input(role, history, message, max_tokens)
+    minimum = fixed_length(body, max_tokens, service.limits.max_output_tokens)
+    if minimum:
+        cap_output_tokens(minimum, service.limits)
+        inputs = dataclasses.replace(inputs, min_output_tokens=minimum)
     ident = f"chatcmpl-{secrets.token_hex(12)}"
     if body.stream:
         return event_stream_response(_stream(service, body, ident, role, inputs), context.drain)
@@ -161,6 +191,22 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
             ],
             "usage": _usage(result.usage.input_tokens, result.usage.output_tokens),
         }
+    )
+
+
+@router.get(
+    "/health",
+    tags=["openai-compatible"],
+    responses={503: {"model": StatusResponse, "description": "not ready"}},
+)
+async def health(request: Request) -> Response:
+    """vLLM's health route, which GuideLLM and other benchmark clients check first: 200 once ready."""
+    service = context_of(request).chat_service
+    ready = await service.store.inner.ping()
+    return JSONResponse(
+        StatusResponse(status="ok" if ready else "unavailable").model_dump(),
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "1"},
     )
 
 

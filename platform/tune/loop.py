@@ -10,9 +10,11 @@ from typing import Any
 
 from rolescope.errors import ConfigError
 from rolescope.gate.collect import Collected, collect, default_baseline_path
-from rolescope.gate.model import GatePolicy, Verdict
+from rolescope.gate.coverage import write_measurements
+from rolescope.gate.model import MEMORY, PROFILE, SERVER, GatePolicy, Measurement, Verdict
 from rolescope.gate.outputs import judge_collected, write_all
 from rolescope.gate.policy import load_policy
+from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.tune.trial import Status, TrialPlan, run_trial
 
 QUICK = {"runs": 3, "duration_s": 12.0}
@@ -39,6 +41,8 @@ class TuneOptions:
     memory: bool = True
     traffic: Path | None = None
     roles: Path | None = None
+    target_options: TargetOptions = field(default_factory=TargetOptions)
+    timeout_s: float = 60.0
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -86,7 +90,42 @@ def plan_for(options: TuneOptions, out: Path) -> TrialPlan:
         memory_limit=memory_limit_of(baseline),
         traffic=options.traffic,
         roles_path=options.roles,
+        target_options=options.target_options,
+        timeout_s=options.timeout_s,
     )
+
+
+_NO_PID = "the target was given without --pid, so its process is unknown"
+
+
+def planned_measurements(options: TuneOptions, plan: TrialPlan) -> list[Measurement]:
+    """What this trial sets out to measure and, for what it will not, why: the report repeats it."""
+    launched = options.target is None
+    if plan.profile:
+        profile = Measurement(PROFILE, True, "py-spy attached to the service during every load run")
+    elif not options.profile:
+        profile = Measurement(PROFILE, False, "turned off with --no-profile")
+    else:
+        profile = Measurement(PROFILE, False, f"{_NO_PID}: py-spy has nothing to attach to")
+    if plan.memory:
+        memory = Measurement(MEMORY, True, "memray, replaying the traffic in a separate interpreter")
+    elif not options.memory:
+        memory = Measurement(MEMORY, False, "turned off with --no-memory")
+    elif not launched:
+        memory = Measurement(
+            MEMORY,
+            False,
+            "memray measures rolescope's own service replaying the traffic in its own interpreter; "
+            "a running target is not instrumented"
+            + (" (its peak RSS is recorded instead)" if options.pid is not None else ""),
+        )
+    else:
+        memory = Measurement(MEMORY, False, "no committed memory baseline to hold the figures to")
+    if launched or options.pid is not None:
+        server = Measurement(SERVER, True, "CPU seconds and peak RSS of the service process")
+    else:
+        server = Measurement(SERVER, False, f"{_NO_PID}: no CPU per output token, no peak RSS")
+    return [profile, memory, server]
 
 
 def judge_directory(
@@ -105,6 +144,8 @@ def tune(options: TuneOptions, status: Status) -> TuneOutcome:
     plan = plan_for(options, out)
     if options.target is not None and options.pid is None:
         status("tuning a running service: no profile without --pid, no memory measurement")
+    out.mkdir(parents=True, exist_ok=True)
+    write_measurements(out, planned_measurements(options, plan))
     run_trial(plan, status)
     status("judging the runs against the SLO spec and the baseline")
     return judge_directory(out, policy, options.reference, options.baseline, "rolescope tune")

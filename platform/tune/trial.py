@@ -23,6 +23,7 @@ import httpx
 import yaml
 
 from rolescope.errors import EnvironmentProblem
+from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.procstats import cpu_seconds, rss_bytes
 from rolescope.rundir import (
     MEMORY_ERROR_FILE,
@@ -58,6 +59,9 @@ class TrialPlan:
     traffic: Path | None = None
     seed: int = 0
     roles_path: Path | None = None  # role files to serve instead of the bundled ones
+    # How to speak to `target`: protocol, model, headers, key, TLS (rolescope's own API by default).
+    target_options: TargetOptions = field(default_factory=TargetOptions)
+    timeout_s: float = 60.0
 
 
 def service_env(settings: Mapping[str, Any], faults: Mapping[str, float]) -> dict[str, str]:
@@ -83,18 +87,39 @@ def roles_with_memory_window(window: int, into: Path, roles: Path | None = None)
     return into
 
 
-def warm_up(url: str, requests: int = WARMUP_REQUESTS) -> None:
-    """Chat and streaming requests side by side: imports, caches and the SQLite file warm before measuring."""
+def _warm_up_role(plan: TrialPlan) -> str:
+    """The first role the replay will send, so a target serving only the mapped roles is warmed too."""
+    from rolescope.loadtests.role_selection import select_roles
+    from rolescope.loadtests.traffic_format import read_traffic
+
+    records = select_roles(read_traffic(plan.traffic), plan.target_options.role_map)
+    return records[0].role if records else "sherlock"
+
+
+def warm_up(url: str, requests: int = WARMUP_REQUESTS, plan: TrialPlan | None = None) -> None:
+    """Chat and streaming requests side by side: imports, caches and the SQLite file warm before measuring.
+
+    Any other target is spoken to through its protocol's adapter, as the load runs will.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
+    from rolescope.loadtests.targets.base import TurnCall
+    from rolescope.loadtests.targets.probe import tls_verify
+    from rolescope.loadtests.targets.registry import make_adapter
+
+    options = plan.target_options if plan is not None else TargetOptions()
+    adapter = make_adapter(options) if options.api != "rolescope" else None
+    role = _warm_up_role(plan) if plan is not None and adapter is not None else "sherlock"
+
     def one(index: int) -> None:
-        body = {
-            "message": f"Warming up, message {index}.",
-            "session_id": f"warmup-{index % 4}",
-            "stream": index % 2 == 1,
-        }
-        with httpx.Client(base_url=url, timeout=30) as client:
-            client.post("/v1/chat", json=body).read()
+        message, session, stream = f"Warming up, message {index}.", f"warmup-{index % 4}", index % 2 == 1
+        with httpx.Client(base_url=url, timeout=30, verify=tls_verify(options)) as client:
+            if adapter is None:
+                body = {"message": message, "session_id": session, "stream": stream}
+                client.post("/v1/chat", json=body).read()
+                return
+            call = adapter.request(TurnCall(message, role, session, stream))
+            client.request(call.method, call.path, content=call.body, headers=dict(call.headers)).read()
 
     try:
         with ThreadPoolExecutor(max_workers=requests) as pool:
@@ -154,6 +179,8 @@ def one_load_run(plan: TrialPlan, url: str, pid: int | None, index: int, status:
         speed=plan.speed,
         duration_s=plan.duration_s,
         seed=plan.seed,
+        timeout_s=plan.timeout_s,
+        target=plan.target_options,
     )
     run_load(options, progress=progress)
     service: dict[str, Any] = {"wall_seconds": time.monotonic() - started}
@@ -207,7 +234,8 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
     """Run the plan; returns the load run directories. Launches the service unless `plan.target` is set."""
     plan.out.mkdir(parents=True, exist_ok=True)
     if plan.target is not None:
-        warm_up(plan.target)
+        status(f"warming up the target at {plan.target} ({plan.target_options.api})")
+        warm_up(plan.target, plan=plan)
         loads = [one_load_run(plan, plan.target, plan.pid, i, status) for i in range(1, plan.runs + 1)]
         measure_memory(plan, status)
         return loads
