@@ -155,7 +155,7 @@ def _views(pooled: dict[str, Pooled]) -> dict[str, dict[str, dict[str, float]]]:
 def _service_scenario(
     console: Console, peers: Peers, with_rolescope: bool, workload: Workload, rounds: int, work: Path
 ) -> dict[str, float]:
-    from rolescope.service.launcher import launch_service
+    from rolescope.serving.launcher import launch_service
 
     service = launch_service(
         roles_path=_service_roles(work / "roles"), db_path=work / "peer.db", log_path=work / "service.log"
