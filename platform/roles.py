@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from rolescope.errors import ConfigError
+from rolescope.release_policy import ReleaseSpec
 from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
 from rolescope.validation_messages import Location, describe_validation_error
 
@@ -151,6 +152,9 @@ class Role(_Strict):
     memory_policy: MemoryPolicy = MemoryPolicy()
     response_constraints: ResponseConstraints = ResponseConstraints()
     inference: InferenceSpec = InferenceSpec()
+    release: ReleaseSpec | None = Field(
+        default=None, description="how requests that pin no version split across the role's versions"
+    )
 
     @field_validator("version", mode="before")
     @classmethod
@@ -245,7 +249,44 @@ def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> Role
             )
         roles.append(role)
         origin[key] = file
+    release_defaults = _check_releases(roles, origin)
     try:
-        return RoleRegistry(roles, defaults=defaults)
+        return RoleRegistry(roles, defaults={**release_defaults, **(defaults or {})})
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _check_releases(roles: list[Role], origin: Mapping[tuple[str, tuple[int, ...]], Path]) -> dict[str, str]:
+    """Each role has at most one `release:` section, naming loaded versions only; every problem at
+    once. Returns each released role's primary version, which becomes its default."""
+    loaded: dict[str, dict[tuple[int, ...], str]] = {}
+    for role in roles:
+        loaded.setdefault(role.name, {})[version_key(role.version)] = role.version
+    problems: list[str] = []
+    owner: dict[str, Path] = {}
+    primaries: dict[str, str] = {}
+    for role in roles:
+        if role.release is None:
+            continue
+        file = origin[(role.name, version_key(role.version))]
+        if role.name in owner:
+            problems.append(
+                f"{file}: release: role `{role.name}` already has a release policy in {owner[role.name]}; "
+                "expected one `release:` section per role"
+            )
+            continue
+        owner[role.name] = file
+        versions = loaded[role.name]
+        for version in role.release.named_versions():
+            parsed = re.fullmatch(VERSION_PATTERN, version) and version_key(version)
+            if not parsed or parsed not in versions:
+                problems.append(
+                    f"{file}: release: version {version!r} of role `{role.name}` is not loaded; "
+                    f"loaded versions: {', '.join(versions[k] for k in sorted(versions))}"
+                )
+        primary = role.release.primary
+        if re.fullmatch(VERSION_PATTERN, primary) and version_key(primary) in versions:
+            primaries[role.name] = versions[version_key(primary)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return primaries

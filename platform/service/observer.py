@@ -29,12 +29,20 @@ class ExchangeSummary:
     latency_s: float
     ttft_s: float | None
     output_tokens: int
+    role_version: str | None = None  # the version that answered
 
 
 @runtime_checkable
 class ChatObserver(Protocol):
     def first_token(
-        self, role: str, model: str, provider: str, seconds: float, trace_id: str | None
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None: ...
 
     def generation_done(
@@ -47,11 +55,13 @@ class ChatObserver(Protocol):
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None: ...
 
-    def inference_timeout(self, role: str, model: str) -> None: ...
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
 
-    def inference_error(self, role: str, model: str) -> None: ...
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None: ...
 
@@ -61,7 +71,16 @@ class ChatObserver(Protocol):
 class NullObserver:
     """Observes nothing: the default when no telemetry is installed."""
 
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
+    def first_token(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
+    ) -> None:
         return None
 
     def generation_done(
@@ -74,13 +93,15 @@ class NullObserver:
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None:
         return None
 
-    def inference_timeout(self, role: str, model: str) -> None:
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
         return None
 
-    def inference_error(self, role: str, model: str) -> None:
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
         return None
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None:
@@ -97,10 +118,10 @@ class CompositeObserver:
         self._observers = observers
         self._failed_hooks: set[tuple[int, str]] = set()
 
-    def _each(self, hook: str, *args: object) -> None:
+    def _each(self, hook: str, *args: object, **keywords: object) -> None:
         for index, observer in enumerate(self._observers):
             try:
-                getattr(observer, hook)(*args)
+                getattr(observer, hook)(*args, **keywords)
             except Exception:
                 if (index, hook) not in self._failed_hooks:
                     self._failed_hooks.add((index, hook))
@@ -110,8 +131,17 @@ class CompositeObserver:
                         hook,
                     )
 
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
-        self._each("first_token", role, model, provider, seconds, trace_id)
+    def first_token(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
+    ) -> None:
+        self._each("first_token", role, model, provider, seconds, trace_id, role_version=role_version)
 
     def generation_done(
         self,
@@ -123,6 +153,8 @@ class CompositeObserver:
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None:
         self._each(
             "generation_done",
@@ -134,13 +166,14 @@ class CompositeObserver:
             input_tokens,
             output_tokens,
             trace_id,
+            role_version=role_version,
         )
 
-    def inference_timeout(self, role: str, model: str) -> None:
-        self._each("inference_timeout", role, model)
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        self._each("inference_timeout", role, model, role_version=role_version)
 
-    def inference_error(self, role: str, model: str) -> None:
-        self._each("inference_error", role, model)
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        self._each("inference_error", role, model, role_version=role_version)
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None:
         self._each("store_operation", operation, backend, seconds)
