@@ -131,9 +131,8 @@ def test_role_versions_are_labels_bounded_to_the_versions_loaded() -> None:
     metrics = _metrics()
     for version in ("1.2", "1.3", "1.3", "9.9", "1.3.0", "x" * 40):
         metrics.first_token("sherlock", "sim-1", "simulator", 0.1, None, role_version=version)
-        metrics.observe_http(
-            "/v1/chat", "POST", "2xx", "sherlock", 0.1, role_version=metrics.version_label("sherlock", version)
-        )
+        label = metrics.version_label("sherlock", version)
+        metrics.observe_http("/v1/chat", "POST", "2xx", "sherlock", 0.1, role_version=label)
     # A version of another role is not a version of this one.
     metrics.first_token("sherlock", "sim-1", "simulator", 0.1, None, role_version=None)
     text = generate_latest(metrics.registry).decode()
