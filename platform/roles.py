@@ -29,6 +29,7 @@ from pydantic import (
 from rolescope.errors import ConfigError
 from rolescope.release_policy import ReleaseSpec
 from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
+from rolescope.settings import FaultSettings
 from rolescope.validation_messages import Location, describe_validation_error
 
 MAX_ROLE_FILE_BYTES = 64 * 1024
@@ -126,6 +127,19 @@ class SimulatorTiming(_Strict):
     seed: int = 0
 
 
+class RoleFaults(_Strict):
+    """Regressions planted in this version only (simulator backend), on top of the process-wide
+    `Settings.faults`: how a canary with a planted fault is made for a one-run A/B."""
+
+    cpu_per_token_us: float = Field(default=0.0, ge=0, le=1_000_000, description="busy CPU work per token")
+    extra_allocations: int = Field(default=0, ge=0, le=10_000_000, description="small objects per request")
+    added_latency_ms: float = Field(default=0.0, ge=0, le=600_000, description="delay before the first token")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests that fail")
+
+    def as_settings(self) -> FaultSettings:
+        return FaultSettings(**self.model_dump())
+
+
 class InferenceSpec(_Strict):
     backend: Literal["simulator", "openai"] = "simulator"
     model: str = Field(default="rolescope-sim-1", min_length=1, max_length=200)
@@ -136,6 +150,7 @@ class InferenceSpec(_Strict):
     api_key_env: str | None = Field(default=None, description="name of the variable holding the API key")
     temperature: float = Field(default=0.7, ge=0, le=2)
     simulator: SimulatorTiming = SimulatorTiming()
+    faults: RoleFaults | None = Field(default=None, description="simulator faults of this version only")
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> InferenceSpec:
