@@ -86,25 +86,17 @@ def register(app: typer.Typer) -> None:
         from rolescope.gate.collect import collect
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
-        from rolescope.gate.outputs import judge_collected, write_all
+        from rolescope.gate.outputs import judge_versions, write_all
         from rolescope.gate.policy import load_policy
-        from rolescope.gate.version_split import name_versions
-        from rolescope.gate.version_split import split_by_version as split_runs
+        from rolescope.gate.version_split import VersionChoice
 
         console = Console()
-        if split_by_version is not None and reference:
-            raise ConfigError("--split-by-version compares versions within the runs; leave out --reference")
         if primary_version is not None and split_by_version is None:
             raise ConfigError("--primary-version needs --split-by-version")
         policy = load_policy(slo)
         collected = collect(list(candidate), list(reference), baseline)
-        split = None
-        if split_by_version is not None:
-            split = split_runs(collected.candidate, split_by_version, primary_version, slices)
-            collected.candidate, collected.reference = split.candidate, split.reference
-        verdict = judge_collected(policy, collected)
-        if split is not None:
-            verdict = name_versions(verdict, split)
+        choice = VersionChoice(split_by_version, primary_version, slices) if split_by_version else None
+        verdict = judge_versions(policy, collected, choice)
         target = out or candidate[0]
         files = write_all(verdict, policy, collected, target)
         print_verdict(console, verdict)

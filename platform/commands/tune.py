@@ -87,6 +87,17 @@ def register(app: typer.Typer) -> None:
             help="Role file or folder to serve (default: the bundled roles).",
             show_default=False,
         ),
+        split_by_version: str | None = typer.Option(
+            None,
+            "--split-by-version",
+            help="One-run A/B: judge this role version's requests against another version's (the split "
+            "of the served roles' release policy); see `rolescope gate --help`.",
+            show_default=False,
+        ),
+        primary_version: str | None = typer.Option(
+            None, "--primary-version", help="With --split-by-version: the version to compare with.",
+            show_default=False,
+        ),
         no_profile: bool = typer.Option(False, "--no-profile", help="Skip py-spy."),
         no_memory: bool = typer.Option(False, "--no-memory", help="Skip the memray measurement."),
     ) -> None:
@@ -115,9 +126,12 @@ def register(app: typer.Typer) -> None:
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
+        from rolescope.gate.version_split import VersionChoice
         from rolescope.tune.loop import TuneOptions
         from rolescope.tune.loop import tune as run_tune
 
+        if primary_version is not None and split_by_version is None:
+            raise ConfigError("--primary-version needs --split-by-version")
         if pid is not None and target is None:
             raise ConfigError("--pid only makes sense with --target (a launched service is profiled anyway)")
         console = Console()
@@ -144,6 +158,7 @@ def register(app: typer.Typer) -> None:
             profile=not no_profile,
             memory=not no_memory,
             roles=roles,
+            versions=VersionChoice(split_by_version, primary_version) if split_by_version else None,
         )
         if sweep:
             from rolescope.tune.sweep_runner import print_sweep, run_sweep

@@ -27,6 +27,15 @@ DEFAULT_SLICES = 8
 
 
 @dataclass(frozen=True)
+class VersionChoice:
+    """Which versions a one-run A/B compares (`--split-by-version`, `--primary-version`, `--slices`)."""
+
+    candidate: str
+    primary: str | None = None
+    slices: int = DEFAULT_SLICES
+
+
+@dataclass(frozen=True)
 class VersionSplit:
     candidate_version: str
     primary_version: str

@@ -11,8 +11,9 @@ from typing import Any
 from rolescope.errors import ConfigError
 from rolescope.gate.collect import Collected, collect, default_baseline_path
 from rolescope.gate.model import GatePolicy, Verdict
-from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.gate.outputs import judge_versions, write_all
 from rolescope.gate.policy import load_policy
+from rolescope.gate.version_split import VersionChoice
 from rolescope.tune.trial import Status, TrialPlan, run_trial
 
 QUICK = {"runs": 3, "duration_s": 12.0}
@@ -39,6 +40,8 @@ class TuneOptions:
     memory: bool = True
     traffic: Path | None = None
     roles: Path | None = None
+    # One-run A/B: judge one role version's requests against another's (a release policy's split).
+    versions: VersionChoice | None = None
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -90,10 +93,15 @@ def plan_for(options: TuneOptions, out: Path) -> TrialPlan:
 
 
 def judge_directory(
-    out: Path, policy: GatePolicy, reference: list[Path], baseline: Path | None, title: str
+    out: Path,
+    policy: GatePolicy,
+    reference: list[Path],
+    baseline: Path | None,
+    title: str,
+    versions: VersionChoice | None = None,
 ) -> TuneOutcome:
     collected = collect([out], reference or None, baseline)
-    verdict = judge_collected(policy, collected)
+    verdict = judge_versions(policy, collected, versions)
     files = write_all(verdict, policy, collected, out, title=title)
     return TuneOutcome(out, verdict, policy, collected, files)
 
@@ -107,4 +115,6 @@ def tune(options: TuneOptions, status: Status) -> TuneOutcome:
         status("tuning a running service: no profile without --pid, no memory measurement")
     run_trial(plan, status)
     status("judging the runs against the SLO spec and the baseline")
-    return judge_directory(out, policy, options.reference, options.baseline, "rolescope tune")
+    return judge_directory(
+        out, policy, options.reference, options.baseline, "rolescope tune", options.versions
+    )
