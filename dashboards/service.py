@@ -21,6 +21,10 @@ STREAMING_UID = "rolescope-streaming"
 
 _REQUESTS = f"{names.HTTP_REQUESTS_TOTAL}{{{ROLE}}}"
 _ERRORS = f'{names.HTTP_REQUESTS_TOTAL}{{{ROLE}, {names.LABEL_STATUS_CLASS}="5xx"}}'
+_VERSION = names.LABEL_ROLE_VERSION
+# Requests a version answered: those with a known version (no `<other>`: not yet routed, or not loaded).
+_ANSWERED = f'{names.HTTP_REQUESTS_TOTAL}{{{ROLE}, {_VERSION}!="{names.OTHER_ROLE_VERSION}"}}'
+_VERSION_LEGEND = f"{{{{role}}}} {{{{{_VERSION}}}}}"
 
 
 def overview() -> db.Dashboard:
@@ -104,6 +108,46 @@ def overview() -> db.Dashboard:
                 "HTTP request duration percentiles, per role.",
                 "s",
                 quantiles(names.HTTP_REQUEST_DURATION, "role"),
+            )
+        )
+        .with_row(db.Row("Versions side by side"))
+        .with_panel(
+            timeseries_panel(
+                "Requests per second by role version",
+                "Where the release policy sends traffic: each loaded version of each role.",
+                "reqps",
+                [(f"sum by (role, {_VERSION}) (rate({_ANSWERED}[{RATE}]))", _VERSION_LEGEND)],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error ratio by role version",
+                "5xx answers divided by all answers, per version: a canary that fails shows here first.",
+                "percentunit",
+                [
+                    (
+                        f"sum by (role, {_VERSION}) (rate({_ERRORS}[{RATE}]))"
+                        f" / sum by (role, {_VERSION}) (rate({_ANSWERED}[{RATE}]))",
+                        _VERSION_LEGEND,
+                    )
+                ],
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Time to first token p95 by role version",
+                "The same minutes, the same machine: the fairest comparison of two versions.",
+                "s",
+                [
+                    (
+                        f"histogram_quantile(0.95, sum by (le, role, {_VERSION}) "
+                        f"(rate({names.GENAI_TTFT}_bucket{{{ROLE}}}[{RATE}])))",
+                        f"p95 {_VERSION_LEGEND}",
+                    )
+                ],
+                width=8,
             )
         )
         .with_row(db.Row("Saturation"))

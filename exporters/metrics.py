@@ -2,9 +2,10 @@
 
 `ServiceMetrics` owns the Prometheus objects and turns what the business layer
 reports (through the `ChatObserver` hooks) into observations. Label values come
-from fixed sets only — the loaded role names, the models those roles name, route
-templates, status classes — so no request can add a series: an unknown role is
-counted as `names.UNKNOWN_ROLE`, an unknown model as `OTHER_MODEL`.
+from fixed sets only — the loaded role names and versions, the models those roles
+name, route templates, status classes — so no request can add a series: an
+unknown role is counted as `names.UNKNOWN_ROLE`, a version that is not loaded as
+`names.OTHER_ROLE_VERSION`, an unknown model as `OTHER_MODEL`.
 
 Latency observations carry a `{"trace_id": <32 hex>}` exemplar when the current
 request is sampled for tracing. prometheus-client's multiprocess mode cannot
@@ -39,6 +40,7 @@ _LABEL_CACHE_LIMIT: Final = 1024
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _ROLE_GENAI_LABELS = (
     names.LABEL_ROLE,
+    names.LABEL_ROLE_VERSION,
     names.LABEL_OPERATION_NAME,
     names.LABEL_PROVIDER_NAME,
     names.LABEL_REQUEST_MODEL,
@@ -53,10 +55,11 @@ class RequestLabels:
     answer runs in a child task that sees a copy of the context, not the context itself.
     """
 
-    __slots__ = ("failed_status", "role")
+    __slots__ = ("failed_status", "role", "role_version")
 
     def __init__(self) -> None:
         self.role: str | None = None
+        self.role_version: str | None = None
         # A stream that ends with an `error` event was sent with status 200; this is the
         # status its error carried, so the request counts as the failure the user saw.
         self.failed_status: int | None = None
@@ -65,10 +68,11 @@ class RequestLabels:
 REQUEST_LABELS: ContextVar[RequestLabels | None] = ContextVar("rolescope_request_labels", default=None)
 
 
-def _note_role(role: str) -> None:
+def _note_role(role: str, version: str | None) -> None:
     labels = REQUEST_LABELS.get()
     if labels is not None:
         labels.role = role
+        labels.role_version = version
 
 
 def multiprocess_enabled() -> bool:
@@ -101,6 +105,7 @@ class ServiceMetrics:
         *,
         roles: Iterable[str] = (),
         models: Iterable[str] = (),
+        role_versions: Iterable[tuple[str, str]] = (),
         process_metrics: bool = True,
         multiprocess: bool | None = None,
         version: str = "0.0.0",
@@ -110,18 +115,23 @@ class ServiceMetrics:
         self.exemplars = not self.multiprocess
         self._roles: frozenset[str] = frozenset()
         self._models: frozenset[str] = frozenset()
+        self._role_versions: frozenset[tuple[str, str]] = frozenset()
         self._http_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._in_flight_children: dict[str, Gauge] = {}
         # Keys are built from bounded label values only (roles, models, operations), so this stays small.
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self.set_label_sets(roles, models)
+        self.set_label_sets(roles, models, role_versions)
         if process_metrics and not self.multiprocess:
             _register_process_collectors(self.registry)
         reg = self.registry
-        http_labels = (names.LABEL_ROUTE, names.LABEL_METHOD, names.LABEL_STATUS_CLASS, names.LABEL_ROLE)
+        http_labels = (
+            names.LABEL_ROUTE, names.LABEL_METHOD, names.LABEL_STATUS_CLASS, names.LABEL_ROLE,
+            names.LABEL_ROLE_VERSION,
+        )
 
         self.http_requests = Counter(
-            _base(names.HTTP_REQUESTS_TOTAL), "HTTP requests by route template, method, status class, role.",
+            _base(names.HTTP_REQUESTS_TOTAL),
+            "HTTP requests by route template, method, status class, role and role version.",
             http_labels, registry=reg,
         )
         self.http_duration = Histogram(
@@ -160,7 +170,7 @@ class ServiceMetrics:
             _base(names.GENAI_TOKEN_USAGE), "Tokens consumed, by gen_ai_token_type (input or output).",
             (*_ROLE_GENAI_LABELS, names.LABEL_TOKEN_TYPE), registry=reg,
         )
-        model_labels = (names.LABEL_ROLE, names.LABEL_REQUEST_MODEL)
+        model_labels = (names.LABEL_ROLE, names.LABEL_ROLE_VERSION, names.LABEL_REQUEST_MODEL)
         self.inference_timeouts = Counter(
             _base(names.INFERENCE_TIMEOUTS_TOTAL), "Inference calls that ran past the role's timeout_ms.",
             model_labels, registry=reg,
@@ -200,23 +210,38 @@ class ServiceMetrics:
             self.telemetry_dropped.labels(names.SIGNAL_SPANS, reason)
 
     # --- label sets ----------------------------------------------------------------
-    def set_label_sets(self, roles: Iterable[str], models: Iterable[str] = ()) -> None:
-        """The roles and models that may appear as label values (the loaded roles)."""
+    def set_label_sets(
+        self,
+        roles: Iterable[str],
+        models: Iterable[str] = (),
+        role_versions: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """The roles, models and (role, version) pairs that may appear as label values (the loaded roles)."""
         self._roles = frozenset(roles)
         self._models = frozenset(models)
-        self._genai_labels: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
+        self._role_versions = frozenset(role_versions)
+        self._genai_labels: dict[tuple[str, str | None, str, str], tuple[str, ...]] = {}
 
     def role_label(self, role: object) -> str:
         return role if isinstance(role, str) and role in self._roles else names.UNKNOWN_ROLE
 
+    def version_label(self, role: object, version: object) -> str:
+        """The version when that version of that role is loaded, else `<other>`: bounded like roles."""
+        if isinstance(role, str) and isinstance(version, str) and (role, version) in self._role_versions:
+            return version
+        return names.OTHER_ROLE_VERSION
+
     def model_label(self, model: str) -> str:
         return model if model in self._models else OTHER_MODEL
 
-    def _genai(self, role: str, model: str, provider: str) -> tuple[str, str, str, str]:
-        key = (role, model, provider)
+    def _genai(self, role: str, version: str | None, model: str, provider: str) -> tuple[str, ...]:
+        key = (role, version, model, provider)
         labels = self._genai_labels.get(key)
         if labels is None:
-            labels = (self.role_label(role), OPERATION_CHAT, provider, self.model_label(model))
+            labels = (
+                self.role_label(role), self.version_label(role, version), OPERATION_CHAT, provider,
+                self.model_label(model),
+            )
             if len(self._genai_labels) < _LABEL_CACHE_LIMIT:
                 self._genai_labels[key] = labels
         return labels
@@ -245,9 +270,10 @@ class ServiceMetrics:
         role: str,
         seconds: float,
         span_context: SpanContext | None = None,
+        role_version: str = names.OTHER_ROLE_VERSION,
     ) -> None:
         """One request; the exemplar comes from `span_context` (the request's span) or the current span."""
-        labels = (route, method, status_class, role)
+        labels = (route, method, status_class, role, role_version)
         children = self._http_children.get(labels)
         if children is None:
             children = (self.http_requests.labels(*labels), self.http_duration.labels(*labels))
@@ -269,9 +295,19 @@ class ServiceMetrics:
         self.http_rejected.labels(reason).inc()
 
     # --- ChatObserver ----------------------------------------------------------------------
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
-        _note_role(role)
-        self._child(self.ttft, self._genai(role, model, provider)).observe(seconds, self._exemplar(trace_id))
+    def first_token(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
+    ) -> None:
+        _note_role(role, role_version)
+        labels = self._genai(role, role_version, model, provider)
+        self._child(self.ttft, labels).observe(seconds, self._exemplar(trace_id))
 
     def generation_done(
         self,
@@ -283,9 +319,11 @@ class ServiceMetrics:
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None:
-        _note_role(role)
-        labels = self._genai(role, model, provider)
+        _note_role(role, role_version)
+        labels = self._genai(role, role_version, model, provider)
         self._child(self.genai_duration, labels).observe(duration_s, self._exemplar(trace_id))
         if tpot_s is not None:
             self._child(self.tpot, labels).observe(tpot_s)
@@ -294,20 +332,23 @@ class ServiceMetrics:
         if output_tokens:
             self._child(self.token_usage, (*labels, "output")).inc(output_tokens)
 
-    def inference_timeout(self, role: str, model: str) -> None:
-        _note_role(role)
-        self.inference_timeouts.labels(self.role_label(role), self.model_label(model)).inc()
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        _note_role(role, role_version)
+        self.inference_timeouts.labels(*self._model_labels(role, role_version, model)).inc()
 
-    def inference_error(self, role: str, model: str) -> None:
-        _note_role(role)
-        self.inference_errors.labels(self.role_label(role), self.model_label(model)).inc()
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        _note_role(role, role_version)
+        self.inference_errors.labels(*self._model_labels(role, role_version, model)).inc()
+
+    def _model_labels(self, role: str, version: str | None, model: str) -> tuple[str, str, str]:
+        return self.role_label(role), self.version_label(role, version), self.model_label(model)
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None:
         self._child(self.store_duration, (operation, backend)).observe(seconds)
 
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         # The role may differ from the request's when a session pins it: label the HTTP series with it.
-        _note_role(summary.role)
+        _note_role(summary.role, summary.role_version)
         if summary.stream and summary.status >= 500:
             labels = REQUEST_LABELS.get()
             if labels is not None:

@@ -207,12 +207,14 @@ class TelemetryMiddleware:
                 in_flight.dec()
                 REQUEST_LABELS.reset(labels_token)
                 state = scope.get("state")
-                role = metrics.role_label((state.get(ROLE_STATE_KEY) if state else None) or labels.role)
+                raw_role = (state.get(ROLE_STATE_KEY) if state else None) or labels.role
+                role = metrics.role_label(raw_role)
+                version = metrics.version_label(raw_role, labels.role_version)
                 method = scope["method"] if scope["method"] in _METHODS else "OTHER"
                 context = span.get_span_context() if span is not None else None
                 if labels.failed_status is not None and 200 <= status < 300:
                     status = labels.failed_status
-                metrics.observe_http(route, method, status_class(status), role, elapsed, context)
+                metrics.observe_http(route, method, status_class(status), role, elapsed, context, version)
             if span is not None:
                 if recording:
                     _describe(span, scope, status)

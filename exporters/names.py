@@ -9,8 +9,8 @@ The generative-AI series follow the OpenTelemetry GenAI semantic conventions
 from __future__ import annotations
 
 # --- service: HTTP ------------------------------------------------------------
-HTTP_REQUESTS_TOTAL = "rolescope_http_requests_total"  # counter: route, method, status_class, role
-# histogram: route, method, status_class, role
+# counter and histogram: route, method, status_class, role, role_version
+HTTP_REQUESTS_TOTAL = "rolescope_http_requests_total"
 HTTP_REQUEST_DURATION = "rolescope_http_request_duration_seconds"
 HTTP_IN_FLIGHT = "rolescope_http_requests_in_flight"  # gauge: route
 HTTP_REJECTED_TOTAL = "rolescope_http_requests_rejected_total"  # counter: reason (overload, too_large, ...)
@@ -18,12 +18,15 @@ CONCURRENCY_LIMIT = "rolescope_concurrency_limit"  # gauge: the configured in-fl
 WEBSOCKET_CONNECTIONS_OPEN = "rolescope_websocket_connections_open"  # gauge: accepted chat WebSockets
 
 # --- service: generative AI (OpenTelemetry GenAI semantic conventions) ---------
+# The GenAI series below carry role, role_version, gen_ai_operation_name, gen_ai_provider_name,
+# gen_ai_request_model.
 GENAI_TTFT = "gen_ai_server_time_to_first_token_seconds"  # histogram
 GENAI_TPOT = "gen_ai_server_time_per_output_token_seconds"  # histogram
 GENAI_REQUEST_DURATION = "gen_ai_server_request_duration_seconds"  # histogram
 GENAI_TOKEN_USAGE = "gen_ai_server_token_usage_tokens_total"  # counter: + gen_ai_token_type
-INFERENCE_TIMEOUTS_TOTAL = "rolescope_inference_timeouts_total"  # counter: role, gen_ai_request_model
-INFERENCE_ERRORS_TOTAL = "rolescope_inference_errors_total"  # counter: role, gen_ai_request_model
+# counters: role, role_version, gen_ai_request_model
+INFERENCE_TIMEOUTS_TOTAL = "rolescope_inference_timeouts_total"
+INFERENCE_ERRORS_TOTAL = "rolescope_inference_errors_total"
 
 # --- service: storage and telemetry -------------------------------------------
 # histogram: operation, backend
@@ -46,6 +49,7 @@ LABEL_ROUTE = "route"
 LABEL_METHOD = "method"
 LABEL_STATUS_CLASS = "status_class"
 LABEL_ROLE = "role"
+LABEL_ROLE_VERSION = "role_version"
 LABEL_REASON = "reason"
 LABEL_OPERATION_NAME = "gen_ai_operation_name"
 LABEL_PROVIDER_NAME = "gen_ai_provider_name"
@@ -64,6 +68,8 @@ WEBSOCKET_METHOD = "WS"
 UNMATCHED_ROUTE = "<unmatched>"
 # Label value for requests whose role is unknown or not yet known.
 UNKNOWN_ROLE = "<unknown>"
+# Label value for a role version that is not loaded (or not known): bounded like the roles.
+OTHER_ROLE_VERSION = "<other>"
 
 # --- bucket boundaries -------------------------------------------------------------
 # OpenTelemetry GenAI semantic conventions, explicit bucket advice.

@@ -69,13 +69,15 @@ def start_telemetry(
     log_level: str = "warning",
     environ: Mapping[str, str] | None = None,
 ) -> Telemetry:
-    """Service metrics labelled for `roles` and their models, tracing from `OTEL_*`, JSON logs."""
+    """Service metrics labelled for `roles`, their versions and models; tracing from `OTEL_*`; JSON logs."""
     environ = os.environ if environ is None else environ
     if json_logs:
         configure_json_logging(log_level)
     # Every loaded version's model: a pinned non-default version must not be labelled `<other>`.
-    models = _models_of(as_registry(roles).all_versions())
-    metrics = ServiceMetrics(roles=roles, models=models, version=version)
+    every_version = as_registry(roles).all_versions()
+    models = _models_of(every_version)
+    role_versions = [(role.name, role.version) for role in every_version]
+    metrics = ServiceMetrics(roles=roles, models=models, role_versions=role_versions, version=version)
     metrics.concurrency_limit.set(concurrency_limit)
     return Telemetry(metrics, _tracing_once(metrics, environ, version))
 

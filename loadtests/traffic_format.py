@@ -31,6 +31,9 @@ class OriginalAnswer(BaseModel):
     status: int = Field(ge=100, le=599, description="HTTP status")
     latency_s: float = Field(ge=0, description="end-to-end seconds, as the service measured them")
     output_tokens: int = Field(ge=0, description="tokens in the answer")
+    role_version: str | None = Field(
+        default=None, max_length=32, description="the version of the role that answered, if known"
+    )
 
 
 class TrafficRecord(BaseModel):
@@ -98,6 +101,8 @@ def dump_record(record: TrafficRecord) -> str:
     data = record.model_dump(mode="json")
     if data["max_tokens"] is None:
         del data["max_tokens"]  # files from before the field existed stay byte-for-byte the same
+    if data["original"]["role_version"] is None:
+        del data["original"]["role_version"]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -27,7 +27,9 @@ from pydantic import (
 )
 
 from rolescope.errors import ConfigError
+from rolescope.release_policy import ReleaseSpec
 from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
+from rolescope.settings import FaultSettings
 from rolescope.validation_messages import Location, describe_validation_error
 
 MAX_ROLE_FILE_BYTES = 64 * 1024
@@ -125,6 +127,19 @@ class SimulatorTiming(_Strict):
     seed: int = 0
 
 
+class RoleFaults(_Strict):
+    """Regressions planted in this version only (simulator backend), on top of the process-wide
+    `Settings.faults`: how a canary with a planted fault is made for a one-run A/B."""
+
+    cpu_per_token_us: float = Field(default=0.0, ge=0, le=1_000_000, description="busy CPU work per token")
+    extra_allocations: int = Field(default=0, ge=0, le=10_000_000, description="small objects per request")
+    added_latency_ms: float = Field(default=0.0, ge=0, le=600_000, description="delay before the first token")
+    error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests that fail")
+
+    def as_settings(self) -> FaultSettings:
+        return FaultSettings(**self.model_dump())
+
+
 class InferenceSpec(_Strict):
     backend: Literal["simulator", "openai"] = "simulator"
     model: str = Field(default="rolescope-sim-1", min_length=1, max_length=200)
@@ -138,6 +153,7 @@ class InferenceSpec(_Strict):
     client_key: Path | None = Field(default=None, description="PEM private key of client_cert")
     temperature: float = Field(default=0.7, ge=0, le=2)
     simulator: SimulatorTiming = SimulatorTiming()
+    faults: RoleFaults | None = Field(default=None, description="simulator faults of this version only")
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> InferenceSpec:
@@ -159,6 +175,9 @@ class Role(_Strict):
     memory_policy: MemoryPolicy = MemoryPolicy()
     response_constraints: ResponseConstraints = ResponseConstraints()
     inference: InferenceSpec = InferenceSpec()
+    release: ReleaseSpec | None = Field(
+        default=None, description="how requests that pin no version split across the role's versions"
+    )
 
     @field_validator("version", mode="before")
     @classmethod
@@ -253,7 +272,44 @@ def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> Role
             )
         roles.append(role)
         origin[key] = file
+    release_defaults = _check_releases(roles, origin)
     try:
-        return RoleRegistry(roles, defaults=defaults)
+        return RoleRegistry(roles, defaults={**release_defaults, **(defaults or {})})
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _check_releases(roles: list[Role], origin: Mapping[tuple[str, tuple[int, ...]], Path]) -> dict[str, str]:
+    """Each role has at most one `release:` section, naming loaded versions only; every problem at
+    once. Returns each released role's primary version, which becomes its default."""
+    loaded: dict[str, dict[tuple[int, ...], str]] = {}
+    for role in roles:
+        loaded.setdefault(role.name, {})[version_key(role.version)] = role.version
+    problems: list[str] = []
+    owner: dict[str, Path] = {}
+    primaries: dict[str, str] = {}
+    for role in roles:
+        if role.release is None:
+            continue
+        file = origin[(role.name, version_key(role.version))]
+        if role.name in owner:
+            problems.append(
+                f"{file}: release: role `{role.name}` already has a release policy in {owner[role.name]}; "
+                "expected one `release:` section per role"
+            )
+            continue
+        owner[role.name] = file
+        versions = loaded[role.name]
+        for version in role.release.named_versions():
+            parsed = re.fullmatch(VERSION_PATTERN, version) and version_key(version)
+            if not parsed or parsed not in versions:
+                problems.append(
+                    f"{file}: release: version {version!r} of role `{role.name}` is not loaded; "
+                    f"loaded versions: {', '.join(versions[k] for k in sorted(versions))}"
+                )
+        primary = role.release.primary
+        if re.fullmatch(VERSION_PATTERN, primary) and version_key(primary) in versions:
+            primaries[role.name] = versions[version_key(primary)]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return primaries

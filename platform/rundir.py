@@ -109,6 +109,7 @@ class RequestSample:
     turn: int = 0
     all_at_once: bool = False  # the whole stream arrived in one read: not really streamed
     process: int = 0  # index of the load process (worker) that sent it
+    role_version: str | None = None  # the role version that answered, when the target says
 
     @property
     def streamed(self) -> bool:
@@ -150,6 +151,7 @@ class RequestSample:
             turn=int(data.get("turn", 0)),
             all_at_once=bool(data.get("all_at_once", False)),
             process=int(data.get("process", 0)),
+            role_version=None if data.get("role_version") is None else str(data["role_version"]),
         )
 
 

@@ -41,6 +41,18 @@ class FaultSettings(BaseSettings):
     def active(self) -> bool:
         return any(getattr(self, key) for key in FAULT_KEYS)
 
+    def plus(self, extra: FaultSettings | None) -> FaultSettings:
+        """These faults and `extra` together (one role version's own): delays, CPU work and
+        allocations add up; the error rates combine as independent chances of failing."""
+        if extra is None or not extra.active:
+            return self
+        return FaultSettings(
+            cpu_per_token_us=self.cpu_per_token_us + extra.cpu_per_token_us,
+            extra_allocations=self.extra_allocations + extra.extra_allocations,
+            added_latency_ms=self.added_latency_ms + extra.added_latency_ms,
+            error_rate=1 - (1 - self.error_rate) * (1 - extra.error_rate),
+        )
+
 
 class Settings(BaseSettings):
     """Everything the role service process needs; `ROLESCOPE_<FIELD>` overrides each field."""

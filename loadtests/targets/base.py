@@ -107,6 +107,7 @@ class Reply:
     text: str = ""
     error: str | None = None
     input_tokens: int | None = None
+    role_version: str | None = None  # the role version that answered, when the protocol says
 
     @property
     def first_token_at(self) -> float | None:

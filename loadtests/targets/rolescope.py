@@ -23,6 +23,12 @@ STREAM_HEADERS = {
 }
 
 
+def _version_of(answer: object) -> str | None:
+    """The answer's `role_version` (services before versions send none)."""
+    version = answer.get("role_version") if isinstance(answer, dict) else None
+    return str(version) if version else None
+
+
 class RolescopeStreamReader:
     __slots__ = ("_parser",)
 
@@ -39,6 +45,7 @@ class RolescopeStreamReader:
             token_times=reading.token_times,
             output_tokens=reading.output_tokens(),
             text=str(final.get("content", "")),
+            role_version=_version_of(final),
         )
         if reading.error is not None:
             reply.error = f"error event: {reading.error}"
@@ -73,7 +80,9 @@ class RolescopeAdapter:
         try:
             answer = json.loads(body)
             return Reply(
-                output_tokens=int(answer["usage"]["output_tokens"]), text=str(answer.get("content", ""))
+                output_tokens=int(answer["usage"]["output_tokens"]),
+                text=str(answer.get("content", "")),
+                role_version=_version_of(answer),
             )
         except (ValueError, KeyError, TypeError) as exc:
             return Reply(error=f"unreadable answer: {exc}")

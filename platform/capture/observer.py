@@ -79,6 +79,7 @@ class CaptureObserver(NullObserver):
                 status=item.status,
                 latency_s=round(max(item.latency_s, 0.0), 6),
                 output_tokens=max(item.output_tokens, 0),
+                role_version=item.role_version,
             ),
         )
         return dump_record(record)

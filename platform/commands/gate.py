@@ -34,6 +34,23 @@ def register(app: typer.Typer) -> None:
             help="Where verdict.json, junit.xml, summary.md and report.html go (default: the first candidate).",  # noqa: E501
             show_default=False,
         ),
+        split_by_version: str | None = typer.Option(
+            None,
+            "--split-by-version",
+            help="One-run A/B: judge this role version's requests against another version's from the "
+            "same runs (the split of a release policy).",
+            show_default=False,
+        ),
+        primary_version: str | None = typer.Option(
+            None,
+            "--primary-version",
+            help="With --split-by-version: the version to compare with (default: the other version "
+            "that answered most).",
+            show_default=False,
+        ),
+        slices: int = typer.Option(
+            8, "--slices", min=2, help="With --split-by-version: time slices a side, the A/B's repetitions."
+        ),
     ) -> None:
         """Judge run directories: SLOs, A/B against a reference, memory against the baseline.
 
@@ -53,21 +70,33 @@ def register(app: typer.Typer) -> None:
           rolescope gate pr/load-* --reference main/load-* --out gate-result
 
           rolescope gate runs/candidate --slo alerts/slo.yaml --baseline loadtests/baselines/bundled.json
+
+          rolescope gate runs/canary --split-by-version 1.3
+
+        With --split-by-version, the runs' requests answered by that version are
+        the candidate and those of the primary version the reference: one run
+        whose sessions a release policy split between two versions is a fair A/B
+        (same machine, same minutes). Each run is cut into time slices, each
+        slice of each version being one repetition of its side.
         """
         from rich.console import Console
         from rich.markup import escape
 
-        from rolescope.errors import GateFailed
+        from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.collect import collect
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
-        from rolescope.gate.outputs import judge_collected, write_all
+        from rolescope.gate.outputs import judge_versions, write_all
         from rolescope.gate.policy import load_policy
+        from rolescope.gate.version_split import VersionChoice
 
         console = Console()
+        if primary_version is not None and split_by_version is None:
+            raise ConfigError("--primary-version needs --split-by-version")
         policy = load_policy(slo)
         collected = collect(list(candidate), list(reference), baseline)
-        verdict = judge_collected(policy, collected)
+        choice = VersionChoice(split_by_version, primary_version, slices) if split_by_version else None
+        verdict = judge_versions(policy, collected, choice)
         target = out or candidate[0]
         files = write_all(verdict, policy, collected, target)
         print_verdict(console, verdict)

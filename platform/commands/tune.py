@@ -147,6 +147,17 @@ def register(app: typer.Typer) -> None:
             help="Role file or folder to serve (default: the bundled roles).",
             show_default=False,
         ),
+        split_by_version: str | None = typer.Option(
+            None,
+            "--split-by-version",
+            help="One-run A/B: judge this role version's requests against another version's (the split "
+            "of the served roles' release policy); see `rolescope gate --help`.",
+            show_default=False,
+        ),
+        primary_version: str | None = typer.Option(
+            None, "--primary-version", help="With --split-by-version: the version to compare with.",
+            show_default=False,
+        ),
         no_profile: bool = typer.Option(False, "--no-profile", help="Skip py-spy."),
         no_memory: bool = typer.Option(False, "--no-memory", help="Skip the memray measurement."),
     ) -> None:
@@ -179,6 +190,7 @@ def register(app: typer.Typer) -> None:
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
+        from rolescope.gate.version_split import VersionChoice
         from rolescope.loadtests.load_config import parse_duration
         from rolescope.tune.loop import TuneOptions
         from rolescope.tune.loop import tune as run_tune
@@ -197,6 +209,8 @@ def register(app: typer.Typer) -> None:
             insecure=insecure,
             ca_file=ca,
         )
+        if primary_version is not None and split_by_version is None:
+            raise ConfigError("--primary-version needs --split-by-version")
         _check_target_flags(target, pid, target_args, fault, setting, sweep, roles)
         timeout_s = parse_duration(request_timeout)
         if timeout_s <= 0:
@@ -235,6 +249,7 @@ def register(app: typer.Typer) -> None:
             traffic=traffic,
             target_options=protocol,
             timeout_s=timeout_s,
+            versions=VersionChoice(split_by_version, primary_version) if split_by_version else None,
         )
         if sweep:
             from rolescope.tune.sweep_runner import print_sweep, run_sweep

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rolescope.errors import ConfigError
 from rolescope.gate.collect import Collected
 from rolescope.gate.judge import judge
 from rolescope.gate.model import GatePolicy, Verdict
 from rolescope.gate.report import ReportInputs, write_report
 from rolescope.gate.summary import write_summary
+from rolescope.gate.version_split import VersionChoice, name_versions, split_by_version
 from rolescope.gate.writers import write_junit, write_verdict_json
 from rolescope.rundir import (
     DIFF_FLAMEGRAPH_FILE,
@@ -56,6 +58,18 @@ def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
     verdict.layer_shifts = collected.layer_shifts
     verdict.measurements = collected.measurements
     return verdict
+
+
+def judge_versions(policy: GatePolicy, collected: Collected, choice: VersionChoice | None) -> Verdict:
+    """`judge_collected`, or with a version choice the one-run A/B: the collected runs are replaced
+    by the two versions' time slices (so the report plots those) and the verdict names the version."""
+    if choice is None:
+        return judge_collected(policy, collected)
+    if collected.reference:
+        raise ConfigError("--split-by-version compares versions within the runs; leave out --reference")
+    split = split_by_version(collected.candidate, choice.candidate, choice.primary, choice.slices)
+    collected.candidate, collected.reference = split.candidate, split.reference
+    return name_versions(judge_collected(policy, collected), split)
 
 
 def write_all(

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rolescope.errors import ConfigError
 from rolescope.memory.environment import capture_environment, traffic_digest
@@ -32,6 +32,17 @@ MEASURED_KINDS = ("chat", "stream")
 DEFAULT_REPEATS = 3
 DEFAULT_WARMUP = 30
 DEFAULT_LIMIT = 120
+
+
+def _digest_line(record: TrafficRecord) -> str:
+    """The record as the digest reads it: a field added to the format stays out while unset, so
+    traffic that does not use it keeps the digest its baselines were recorded with."""
+    unset_additions: dict[str, Any] = {}
+    if record.max_tokens is None:
+        unset_additions["max_tokens"] = True
+    if record.original.role_version is None:
+        unset_additions["original"] = {"role_version"}
+    return record.model_dump_json(exclude=unset_additions or None)
 
 
 def _combine(parts: list[tuple[RepeatFigures, list[Site]]]) -> tuple[RepeatFigures, list[Site]]:
@@ -102,7 +113,7 @@ def record_baseline(
     records = sorted(read_traffic(path), key=lambda r: (r.arrival, r.turn))
     if not records:
         raise ConfigError(f"{path}: the traffic file holds no requests")
-    lines = [r.model_dump_json() for r in records]
+    lines = [_digest_line(r) for r in records]
     subset = "all"
     if limit is not None and limit < len(records):
         records, subset = records[:limit], f"first {limit} of {len(records)}"

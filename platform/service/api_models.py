@@ -48,7 +48,10 @@ class ChatRequest(BaseModel):
     )
     role: str | None = Field(
         default=None,
-        description="role name, or `name@version` to pin a version; the first loaded role when absent",
+        description=(
+            "role name, or `name@version` to pin a version (also the `X-Role-Version` header); "
+            "the first loaded role when absent"
+        ),
     )
     stream: bool = Field(default=False, description="answer with server-sent events")
 
@@ -66,6 +69,7 @@ class ChatResponse(BaseModel):
     session_id: str
     trace_id: str = Field(description="32 hex characters; the OpenTelemetry trace id when tracing is on")
     usage: UsageBody
+    role_version: str = Field(default="", description="the version of the role that answered")
 
 
 class ErrorDetail(BaseModel):
@@ -81,7 +85,13 @@ class RoleVersionInfo(BaseModel):
     version: str
     model: str
     backend: str
-    default: bool = Field(description="answers requests that name the role without a version")
+    default: bool = Field(
+        description="the primary version: answers unpinned requests when the role has no release policy"
+    )
+    weight: float | None = Field(
+        default=None,
+        description="percent of sessions the release policy sends here; null without a release policy",
+    )
 
 
 class RoleInfo(BaseModel):

@@ -29,7 +29,7 @@ from rolescope.inference.base import (
     InferenceTimeoutError,
     Usage,
 )
-from rolescope.role_registry import RoleRegistry, UnknownRoleReference, as_registry
+from rolescope.role_registry import VERSION_SEPARATOR, RoleRegistry, UnknownRoleReference, as_registry
 from rolescope.roles import Role
 from rolescope.service.errors import (
     InferenceFailed,
@@ -43,11 +43,14 @@ from rolescope.service.errors import (
 from rolescope.service.idempotency import ChatIdempotency
 from rolescope.service.limits import Limits, check_turns
 from rolescope.service.observer import ChatObserver, ExchangeSummary, NullObserver
+from rolescope.service.routing import routed_reference
 from rolescope.service.store_calls import TimedStore
 from rolescope.storage.base import ExchangeRecord, MemoryPolicyView, SessionRecord, SessionStore, Turn
 
 tracer = trace.get_tracer("rolescope")
 
+# The span attribute carrying the answering role version (the GenAI conventions' agent version).
+ROLE_VERSION_ATTRIBUTE = "gen_ai.agent.version"
 # Turns whose decayed weight falls below this are left out of the prompt.
 _PROMPT_WEIGHT_FLOOR = 0.05
 # Reported when a backend gives no confidence of its own (an OpenAI-compatible server without logprobs).
@@ -75,6 +78,11 @@ def prompt_history(turns: list[Turn], decay: float) -> tuple[ChatMessage, ...]:
     return tuple(ChatMessage(t.speaker, t.content) for t in turns[-keep:]) if keep else ()
 
 
+def role_attributes(role: Role) -> dict[str, str]:
+    """Span attributes naming the role and the version that answered."""
+    return {"rolescope.role": role.name, ROLE_VERSION_ATTRIBUTE: role.version}
+
+
 def policy_view(role: Role) -> MemoryPolicyView:
     return MemoryPolicyView(role.memory_policy.max_turns, role.memory_policy.ttl_seconds)
 
@@ -89,6 +97,8 @@ class ChatCommand:
     stream: bool = False
     arrival_unix: float = field(default_factory=time.time)
     idempotency_key: str | None = None
+    # Request headers by lowercase name: a version pin (`X-Role-Version`) and the release rules read them.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,7 @@ class ChatReply:
     session_id: str
     trace_id: str
     usage: Usage
+    role_version: str = ""  # the version that answered; empty only in answers stored before versions
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,6 +178,12 @@ class ChatService:
         except UnknownRoleReference as exc:
             raise UnknownRole(exc.message) from None
 
+    def route(
+        self, name: str, reference: str | None, session_id: str, headers: Mapping[str, str]
+    ) -> Role:
+        """The version of role `name` that answers: the request's pin, else the role's release policy."""
+        return self.role(routed_reference(self.roles, name, reference, session_id, headers))
+
     def backend(self, role: Role) -> InferenceBackend:
         # Keyed per version (`name@version`) when versions differ in backend, else by role name.
         backend = self._backends.get(role.reference)
@@ -205,7 +222,8 @@ class ChatService:
         if stored is not None:
             # A replay answers what was stored, even if the session has filled up since.
             replay = ChatReply(**{**stored, "usage": Usage(**stored["usage"])})
-            role = self.role(replay.role)
+            version = replay.role_version
+            role = self.role(f"{replay.role}{VERSION_SEPARATOR}{version}" if version else replay.role)
             inputs = self.inference_input(role, (), command.message)
             return PreparedChat(command, role, replay.session_id, inputs, replay=replay,
                                 idempotency_digest=digest)
@@ -220,7 +238,7 @@ class ChatService:
     async def _prepare_new(self, command: ChatCommand, parent: Span | None) -> PreparedChat:
         self._check_message(command.message)
         role = self.role(command.role)
-        history: tuple[ChatMessage, ...] = ()
+        turns: list[Turn] = []
         session_id = command.session_id or secrets.token_urlsafe(16)
         if command.session_id is not None:
             session = await self.store.get_session(command.session_id, policy_view(role), parent)
@@ -235,7 +253,10 @@ class ChatService:
                         )
                     role = self.role(session.role_name)
                 check_turns(len(session.turns), self.limits)
-                history = prompt_history(session.turns, role.memory_policy.decay)
+                turns = session.turns
+        # The version comes last: it hashes the session id, new or continued, so every turn agrees.
+        role = self.route(role.name, command.role, session_id, command.headers)
+        history = prompt_history(turns, role.memory_policy.decay)
         inputs = self.inference_input(
             role, history, command.message, max_tokens=self.limits.max_output_tokens
         )
@@ -252,16 +273,17 @@ class ChatService:
                 "gen_ai.provider.name": backend.provider_name,
                 "gen_ai.request.model": role.inference.model,
                 "rolescope.role": role.name,
+                ROLE_VERSION_ATTRIBUTE: role.version,
             },
         )
 
     def translate(self, exc: InferenceError, role: Role) -> ServiceError:
         if isinstance(exc, InferenceTimeoutError):
-            self.observer.inference_timeout(role.name, role.inference.model)
+            self.observer.inference_timeout(role.name, role.inference.model, role_version=role.version)
             return InferenceTimedOut(
                 f"role {role.name!r} did not answer within {role.inference.timeout_ms} ms"
             )
-        self.observer.inference_error(role.name, role.inference.model)
+        self.observer.inference_error(role.name, role.inference.model, role_version=role.version)
         return InferenceFailed(f"role {role.name!r} failed to answer")
 
     def fail_inference(self, span: Span, exc: InferenceError, role: Role) -> ServiceError:
@@ -285,7 +307,9 @@ class ChatService:
     ) -> ChatReply:
         now = time.time()
         command, role = prepared.command, prepared.role
-        reply = ChatReply(role.name, content, iso_utc(now), confidence, prepared.session_id, trace_id, usage)
+        reply = ChatReply(
+            role.name, content, iso_utc(now), confidence, prepared.session_id, trace_id, usage, role.version
+        )
         exchange = ExchangeRecord(
             session_id=prepared.session_id,
             role_name=role.name,
@@ -315,6 +339,7 @@ class ChatService:
                 latency_s=time.perf_counter() - prepared.started,
                 ttft_s=ttft_s,
                 output_tokens=output_tokens,
+                role_version=prepared.role.version,
             )
         )
 
@@ -345,6 +370,7 @@ class ChatService:
             usage.input_tokens,
             usage.output_tokens,
             trace_id,
+            role_version=role.version,
         )
 
     async def complete(self, prepared: PreparedChat) -> ChatReply:
@@ -352,7 +378,7 @@ class ChatService:
             return prepared.replay
         role, backend = prepared.role, self.backend(prepared.role)
         status, output_tokens, ttft = 500, 0, None
-        with tracer.start_as_current_span("chat", attributes={"rolescope.role": role.name}) as span:
+        with tracer.start_as_current_span("chat", attributes=role_attributes(role)) as span:
             trace_id = trace_id_of(span)
             span.set_attribute("rolescope.session.new", prepared.command.session_id is None)
             try:
@@ -373,7 +399,8 @@ class ChatService:
                 ttft = result.ttft_s
                 if ttft is not None:
                     self.observer.first_token(
-                        role.name, role.inference.model, backend.provider_name, ttft, trace_id
+                        role.name, role.inference.model, backend.provider_name, ttft, trace_id,
+                        role_version=role.version,
                     )
                 self._generation_done(prepared, inference_span, duration, ttft, result.usage, trace_id)
                 confidence = result.confidence if result.confidence is not None else DEFAULT_CONFIDENCE
@@ -391,7 +418,7 @@ class ChatService:
             yield DoneEvent(prepared.replay)
             return
         role, backend = prepared.role, self.backend(prepared.role)
-        span = tracer.start_span("chat", attributes={"rolescope.role": role.name, "rolescope.stream": True})
+        span = tracer.start_span("chat", attributes={**role_attributes(role), "rolescope.stream": True})
         trace_id = trace_id_of(span)
         inference_span = self.inference_span(role, span)
         status, ttft, pieces = 499, None, []  # 499: the client went away before the end
@@ -406,7 +433,8 @@ class ChatService:
                         if ttft is None:
                             ttft = time.perf_counter() - started
                             self.observer.first_token(
-                                role.name, role.inference.model, backend.provider_name, ttft, trace_id
+                                role.name, role.inference.model, backend.provider_name, ttft, trace_id,
+                                role_version=role.version,
                             )
                         pieces.append(chunk.text)
                         yield TokenEvent(chunk.text, len(pieces) - 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -30,6 +30,7 @@ from rolescope.service.chat import (
     TokenEvent,
     iso_utc,
     policy_view,
+    role_attributes,
     trace_id_of,
 )
 from rolescope.service.errors import ServiceError, SessionAlreadyOpen, SessionNotFound
@@ -49,9 +50,17 @@ class OpenedSession:
 
 
 async def open_session(
-    service: ChatService, role: str | None, session_id: str | None, owner: str | None
+    service: ChatService,
+    role: str | None,
+    session_id: str | None,
+    owner: str | None,
+    headers: Mapping[str, str] | None = None,
 ) -> OpenedSession:
-    """Check the role and the session id before any byte is streamed, so a mistake is a plain HTTP error."""
+    """Check the role and the session id before any byte is streamed, so a mistake is a plain HTTP error.
+
+    The greeting comes from the version the session's first turn will reach: the release policy
+    hashes the session id the same way for both.
+    """
     resolved = service.role(role)
     if session_id is not None:
         existing = await service.store.get_session(session_id, policy_view(resolved), None)
@@ -61,13 +70,15 @@ async def open_session(
             raise SessionAlreadyOpen(
                 f"session {session_id!r} is already open; send a message to continue it"
             )
-    return OpenedSession(resolved, session_id or secrets.token_urlsafe(16), owner)
+    session_id = session_id or secrets.token_urlsafe(16)
+    resolved = service.route(resolved.name, role, session_id, headers or {})
+    return OpenedSession(resolved, session_id, owner)
 
 
 async def greet(service: ChatService, opened: OpenedSession) -> AsyncIterator[StreamEvent]:
     """The greeting as token events, then `done` once it is stored as the session's first turn."""
     role = opened.role
-    span = tracer.start_span("greeting", attributes={"rolescope.role": role.name, "rolescope.stream": True})
+    span = tracer.start_span("greeting", attributes={**role_attributes(role), "rolescope.stream": True})
     trace_id = trace_id_of(span)
     text = role.greeting
     tokens = tokenize(text)
@@ -98,6 +109,7 @@ async def greet(service: ChatService, opened: OpenedSession) -> AsyncIterator[St
                 opened.session_id,
                 trace_id,
                 Usage(0, count_tokens(text)),
+                role.version,
             )
         )
     finally:

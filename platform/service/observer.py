@@ -30,12 +30,20 @@ class ExchangeSummary:
     ttft_s: float | None
     output_tokens: int
     max_tokens: int | None = None  # the output-token limit the request asked for, when it said
+    role_version: str | None = None  # the version that answered
 
 
 @runtime_checkable
 class ChatObserver(Protocol):
     def first_token(
-        self, role: str, model: str, provider: str, seconds: float, trace_id: str | None
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None: ...
 
     def generation_done(
@@ -48,11 +56,13 @@ class ChatObserver(Protocol):
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None: ...
 
-    def inference_timeout(self, role: str, model: str) -> None: ...
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
 
-    def inference_error(self, role: str, model: str) -> None: ...
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None: ...
 
@@ -62,7 +72,16 @@ class ChatObserver(Protocol):
 class NullObserver:
     """Observes nothing: the default when no telemetry is installed."""
 
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
+    def first_token(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
+    ) -> None:
         return None
 
     def generation_done(
@@ -75,13 +94,15 @@ class NullObserver:
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None:
         return None
 
-    def inference_timeout(self, role: str, model: str) -> None:
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
         return None
 
-    def inference_error(self, role: str, model: str) -> None:
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
         return None
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None:
@@ -98,10 +119,10 @@ class CompositeObserver:
         self._observers = observers
         self._failed_hooks: set[tuple[int, str]] = set()
 
-    def _each(self, hook: str, *args: object) -> None:
+    def _each(self, hook: str, *args: object, **keywords: object) -> None:
         for index, observer in enumerate(self._observers):
             try:
-                getattr(observer, hook)(*args)
+                getattr(observer, hook)(*args, **keywords)
             except Exception:
                 if (index, hook) not in self._failed_hooks:
                     self._failed_hooks.add((index, hook))
@@ -111,8 +132,17 @@ class CompositeObserver:
                         hook,
                     )
 
-    def first_token(self, role: str, model: str, provider: str, seconds: float, trace_id: str | None) -> None:
-        self._each("first_token", role, model, provider, seconds, trace_id)
+    def first_token(
+        self,
+        role: str,
+        model: str,
+        provider: str,
+        seconds: float,
+        trace_id: str | None,
+        *,
+        role_version: str | None = None,
+    ) -> None:
+        self._each("first_token", role, model, provider, seconds, trace_id, role_version=role_version)
 
     def generation_done(
         self,
@@ -124,6 +154,8 @@ class CompositeObserver:
         input_tokens: int,
         output_tokens: int,
         trace_id: str | None,
+        *,
+        role_version: str | None = None,
     ) -> None:
         self._each(
             "generation_done",
@@ -135,13 +167,14 @@ class CompositeObserver:
             input_tokens,
             output_tokens,
             trace_id,
+            role_version=role_version,
         )
 
-    def inference_timeout(self, role: str, model: str) -> None:
-        self._each("inference_timeout", role, model)
+    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        self._each("inference_timeout", role, model, role_version=role_version)
 
-    def inference_error(self, role: str, model: str) -> None:
-        self._each("inference_error", role, model)
+    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
+        self._each("inference_error", role, model, role_version=role_version)
 
     def store_operation(self, operation: str, backend: str, seconds: float) -> None:
         self._each("store_operation", operation, backend, seconds)

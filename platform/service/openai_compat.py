@@ -163,7 +163,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     """OpenAI-compatible chat completions; `model` is a role name (see `GET /v1/roles`)."""
     context = context_of(request)
     service = context.chat_service
-    role = service.role(body.model)
+    # Stateless: the caller's `user` (when sent) keeps one caller on one version, else each request splits.
+    name = service.role(body.model).name
+    role = service.route(name, body.model, body.user or secrets.token_urlsafe(16), request.headers)
     history, message = split_messages(body)
     max_tokens = body.max_completion_tokens or body.max_tokens
     inputs = service.inference_input(role, history, message, max_tokens)

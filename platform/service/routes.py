@@ -23,6 +23,7 @@ from rolescope.service.api_models import (
 from rolescope.service.chat import ChatCommand, ChatService, iso_utc
 from rolescope.service.context import context_of
 from rolescope.service.greeting import greet, open_session
+from rolescope.service.routing import release_of
 from rolescope.service.sse import as_server_sent, chat_events, event_stream_response, wants_event_stream
 
 router = APIRouter()
@@ -115,6 +116,7 @@ async def post_chat(
         client_id=request.headers.get("x-client-id"),
         stream=body.stream or wants_event_stream(request),
         idempotency_key=request.headers.get("idempotency-key"),
+        headers=request.headers,
     )
     return await _answer(request, command)
 
@@ -135,7 +137,9 @@ async def get_chat(
     """
     if message is None:
         context = context_of(request)
-        opened = await open_session(context.chat_service, role, session_id, owner_of(request))
+        opened = await open_session(
+            context.chat_service, role, session_id, owner_of(request), request.headers
+        )
         return event_stream_response(as_server_sent(greet(context.chat_service, opened)), context.drain)
     command = ChatCommand(
         message=message,
@@ -144,6 +148,7 @@ async def get_chat(
         owner=owner_of(request),
         client_id=request.headers.get("x-client-id"),
         stream=True,
+        headers=request.headers,
     )
     return await _answer(request, command)
 
@@ -168,11 +173,13 @@ async def list_roles(request: Request) -> RolesResponse:
                         model=v.inference.model,
                         backend=v.inference.backend,
                         default=registry.is_default(v),
+                        weight=release.weights.get(v.version, 0.0) if release is not None else None,
                     )
                     for v in registry.versions(r.name)
                 ],
             )
             for r in roles
+            for release in (release_of(registry, r.name),)
         ]
     )
 

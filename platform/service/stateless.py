@@ -13,14 +13,14 @@ from opentelemetry import trace
 
 from rolescope.inference.base import InferenceError, InferenceInput, InferenceResult, TokenChunk
 from rolescope.roles import Role
-from rolescope.service.chat import ChatService, trace_id_of
+from rolescope.service.chat import ChatService, role_attributes, trace_id_of
 
 tracer = trace.get_tracer("rolescope")
 
 
 async def generate(service: ChatService, role: Role, inputs: InferenceInput) -> InferenceResult:
     backend = service.backend(role)
-    with tracer.start_as_current_span("chat", attributes={"rolescope.role": role.name}) as span:
+    with tracer.start_as_current_span("chat", attributes=role_attributes(role)) as span:
         trace_id = trace_id_of(span)
         inference_span = service.inference_span(role, span)
         started = time.perf_counter()
@@ -34,7 +34,8 @@ async def generate(service: ChatService, role: Role, inputs: InferenceInput) -> 
         duration = time.perf_counter() - started
         if result.ttft_s is not None:
             service.observer.first_token(
-                role.name, role.inference.model, backend.provider_name, result.ttft_s, trace_id
+                role.name, role.inference.model, backend.provider_name, result.ttft_s, trace_id,
+                role_version=role.version,
             )
         _done(
             service,
@@ -72,6 +73,7 @@ def _done(
         input_tokens,
         output_tokens,
         trace_id,
+        role_version=role.version,
     )
 
 
@@ -80,7 +82,7 @@ async def generate_stream(
 ) -> AsyncIterator[TokenChunk]:
     """Chunks as the backend yields them; a failure raises a `ServiceError` after the last good chunk."""
     backend = service.backend(role)
-    span = tracer.start_span("chat", attributes={"rolescope.role": role.name, "rolescope.stream": True})
+    span = tracer.start_span("chat", attributes={**role_attributes(role), "rolescope.stream": True})
     trace_id = trace_id_of(span)
     inference_span = service.inference_span(role, span)
     started, ttft = time.perf_counter(), None
@@ -91,7 +93,8 @@ async def generate_stream(
                 if chunk.text and ttft is None:
                     ttft = time.perf_counter() - started
                     service.observer.first_token(
-                        role.name, role.inference.model, backend.provider_name, ttft, trace_id
+                        role.name, role.inference.model, backend.provider_name, ttft, trace_id,
+                        role_version=role.version,
                     )
                 if chunk.usage is not None:
                     input_tokens, output_tokens = chunk.usage.input_tokens, chunk.usage.output_tokens

@@ -146,6 +146,8 @@ class ChatConnection:
         self.record: TurnRecorder | None = recorder if callable(recorder) else None
         self.owner = owner_from_scope(websocket.scope)
         self.client_id = header(websocket.scope.get("headers", []), b"x-client-id")
+        # The upgrade's headers pin a version (`X-Role-Version`) and feed release rules, as on HTTP.
+        self.headers = websocket.headers
 
     async def run(self) -> None:
         writer = asyncio.create_task(self.queue.run())
@@ -227,6 +229,7 @@ class ChatConnection:
             client_id=self.client_id,
             stream=True,
             idempotency_key=parsed.idempotency_key,
+            headers=self.headers,
         )
         return asyncio.create_task(self._turn(command))
 

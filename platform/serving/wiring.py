@@ -35,7 +35,7 @@ from rolescope.storage.base import SessionStore
 
 def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
     """One backend per role version (`name@version`); simulator roles share one simulator (one fault
-    stream per process)."""
+    stream per process), except a version with faults of its own (`inference.faults`)."""
     from rolescope.inference.openai_http import OpenAIHttpBackend
     from rolescope.inference.simulator import SimulatorBackend
 
@@ -49,6 +49,8 @@ def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str
             if problems := tls.problems(f"role {role.reference} inference"):
                 raise ConfigError("; ".join(problems))
             backends[role.reference] = OpenAIHttpBackend.from_env(spec.base_url, spec.api_key_env, tls)
+        elif role.inference.faults is not None and role.inference.faults.as_settings().active:
+            backends[role.reference] = SimulatorBackend(faults.plus(role.inference.faults.as_settings()))
         else:
             backends[role.reference] = simulator
     return backends

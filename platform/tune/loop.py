@@ -12,8 +12,9 @@ from rolescope.errors import ConfigError
 from rolescope.gate.collect import Collected, collect, default_baseline_path
 from rolescope.gate.coverage import write_measurements
 from rolescope.gate.model import MEMORY, PROFILE, SERVER, GatePolicy, Measurement, Verdict
-from rolescope.gate.outputs import judge_collected, write_all
+from rolescope.gate.outputs import judge_versions, write_all
 from rolescope.gate.policy import load_policy
+from rolescope.gate.version_split import VersionChoice
 from rolescope.loadtests.targets.base import TargetOptions
 from rolescope.tune.trial import Status, TrialPlan, run_trial
 
@@ -43,6 +44,8 @@ class TuneOptions:
     roles: Path | None = None
     target_options: TargetOptions = field(default_factory=TargetOptions)
     timeout_s: float = 60.0
+    # One-run A/B: judge one role version's requests against another's (a release policy's split).
+    versions: VersionChoice | None = None
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -129,10 +132,15 @@ def planned_measurements(options: TuneOptions, plan: TrialPlan) -> list[Measurem
 
 
 def judge_directory(
-    out: Path, policy: GatePolicy, reference: list[Path], baseline: Path | None, title: str
+    out: Path,
+    policy: GatePolicy,
+    reference: list[Path],
+    baseline: Path | None,
+    title: str,
+    versions: VersionChoice | None = None,
 ) -> TuneOutcome:
     collected = collect([out], reference or None, baseline)
-    verdict = judge_collected(policy, collected)
+    verdict = judge_versions(policy, collected, versions)
     files = write_all(verdict, policy, collected, out, title=title)
     return TuneOutcome(out, verdict, policy, collected, files)
 
@@ -148,4 +156,6 @@ def tune(options: TuneOptions, status: Status) -> TuneOutcome:
     write_measurements(out, planned_measurements(options, plan))
     run_trial(plan, status)
     status("judging the runs against the SLO spec and the baseline")
-    return judge_directory(out, policy, options.reference, options.baseline, "rolescope tune")
+    return judge_directory(
+        out, policy, options.reference, options.baseline, "rolescope tune", options.versions
+    )

@@ -111,3 +111,20 @@ def test_operational_alerts_use_the_metric_names_and_spec_thresholds() -> None:
     assert names.TELEMETRY_DROPPED_TOTAL in rules["RolescopeTelemetryDropped"]["expr"]
     assert "offset 30m" in rules["RolescopeInferenceTimeoutsRising"]["expr"]
     assert {r["labels"]["severity"] for r in rules.values()} == {"page", "ticket"}
+
+
+def test_an_slo_can_be_filtered_to_one_role_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from importlib import resources
+
+    import yaml
+
+    bundled = resources.files("rolescope.alerts").joinpath("slo.yaml").read_text(encoding="utf-8")
+    document = yaml.safe_load(bundled)
+    ttft = next(slo for slo in document["slos"] if "latency" in slo["sli"])
+    ttft["sli"]["latency"]["selector"] = f'{names.LABEL_ROLE_VERSION}="1.3"'
+    path = tmp_path / "slo.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    rules = [g for g in slo_rule_groups(load_slo_spec(path))["groups"] if ttft["name"] in g["name"]]
+    expr = rules[0]["rules"][0]["expr"]
+    assert f'{names.GENAI_TTFT}_bucket{{role_version="1.3", le="0.5"}}[5m]' in expr
+    assert f'{names.GENAI_TTFT}_count{{role_version="1.3"}}[5m]' in expr

@@ -27,6 +27,8 @@ CORE_PANELS = {
         "In flight vs limit",
         "Concurrency limit",
         "Requests per second by status class",
+        "Requests per second by role version",
+        "Time to first token p95 by role version",
     },
     "rolescope-streaming": {
         "TTFT heatmap",

@@ -13,7 +13,13 @@ from rolescope.exporters.metrics import OTHER_MODEL, ServiceMetrics
 
 
 def _metrics(**kwargs: object) -> ServiceMetrics:
-    return ServiceMetrics(CollectorRegistry(), roles=["sherlock"], models=["sim-1"], **kwargs)  # type: ignore[arg-type]
+    return ServiceMetrics(
+        CollectorRegistry(),
+        roles=["sherlock"],
+        models=["sim-1"],
+        role_versions=[("sherlock", "1.2"), ("sherlock", "1.3")],
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def _buckets(registry: CollectorRegistry, name: str) -> set[str]:
@@ -38,12 +44,13 @@ def test_latency_histograms_have_an_explicit_bucket_at_each_default_slo_threshol
 
 def test_observer_hooks_fill_the_genai_series() -> None:
     metrics = _metrics()
-    metrics.first_token("sherlock", "sim-1", "simulator", 0.2, None)
-    metrics.generation_done("sherlock", "sim-1", "simulator", 1.0, 0.02, 10, 20, None)
-    metrics.inference_timeout("sherlock", "sim-1")
+    metrics.first_token("sherlock", "sim-1", "simulator", 0.2, None, role_version="1.3")
+    metrics.generation_done("sherlock", "sim-1", "simulator", 1.0, 0.02, 10, 20, None, role_version="1.3")
+    metrics.inference_timeout("sherlock", "sim-1", role_version="1.3")
     metrics.store_operation("save_exchange", "sqlite", 0.001)
     labels = {
         "role": "sherlock",
+        "role_version": "1.3",
         "gen_ai_operation_name": "chat",
         "gen_ai_provider_name": "simulator",
         "gen_ai_request_model": "sim-1",
@@ -53,7 +60,8 @@ def test_observer_hooks_fill_the_genai_series() -> None:
     assert get(f"{names.GENAI_TPOT}_count", labels) == 1
     assert get(names.GENAI_TOKEN_USAGE, {**labels, "gen_ai_token_type": "output"}) == 20
     assert get(names.GENAI_TOKEN_USAGE, {**labels, "gen_ai_token_type": "input"}) == 10
-    assert get(names.INFERENCE_TIMEOUTS_TOTAL, {"role": "sherlock", "gen_ai_request_model": "sim-1"}) == 1
+    timeout_labels = {"role": "sherlock", "role_version": "1.3", "gen_ai_request_model": "sim-1"}
+    assert get(names.INFERENCE_TIMEOUTS_TOTAL, timeout_labels) == 1
     assert (
         get(f"{names.STORE_OPERATION_DURATION}_count", {"operation": "save_exchange", "backend": "sqlite"})
         == 1
@@ -117,3 +125,26 @@ def test_span_drop_series_exist_at_zero_before_any_drop() -> None:
         get(names.TELEMETRY_DROPPED_TOTAL, {"signal": "spans", "reason": names.DROP_REASON_EXPORT_FAILED})
         == 7
     )
+
+
+def test_role_versions_are_labels_bounded_to_the_versions_loaded() -> None:
+    metrics = _metrics()
+    for version in ("1.2", "1.3", "1.3", "9.9", "1.3.0", "x" * 40):
+        metrics.first_token("sherlock", "sim-1", "simulator", 0.1, None, role_version=version)
+        label = metrics.version_label("sherlock", version)
+        metrics.observe_http("/v1/chat", "POST", "2xx", "sherlock", 0.1, role_version=label)
+    # A version of another role is not a version of this one.
+    metrics.first_token("sherlock", "sim-1", "simulator", 0.1, None, role_version=None)
+    text = generate_latest(metrics.registry).decode()
+    for name in (f"{names.GENAI_TTFT}_count", f"{names.HTTP_REQUEST_DURATION}_count"):
+        series = [line for line in text.splitlines() if line.startswith(name)]
+        versions = sorted(line.split('role_version="')[1].split('"')[0] for line in series)
+        assert versions == sorted(["1.2", "1.3", names.OTHER_ROLE_VERSION]), series
+    get = metrics.registry.get_sample_value
+    base = {
+        "role": "sherlock", "gen_ai_operation_name": "chat", "gen_ai_provider_name": "simulator",
+        "gen_ai_request_model": "sim-1",
+    }
+    assert get(f"{names.GENAI_TTFT}_count", {**base, "role_version": "1.3"}) == 2
+    assert get(f"{names.GENAI_TTFT}_count", {**base, "role_version": names.OTHER_ROLE_VERSION}) == 4
+    assert metrics.version_label("grimble", "1.2") == names.OTHER_ROLE_VERSION

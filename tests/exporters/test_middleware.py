@@ -73,6 +73,10 @@ def test_route_templates_resolve_before_the_router_runs() -> None:
     assert templates.resolve("/nowhere/42") == names.UNMATCHED_ROUTE
 
 
+# A role named by a route handler, with no version: the bounded `<other>` version.
+NO_VERSION = {"role_version": names.OTHER_ROLE_VERSION}
+
+
 def test_requests_are_counted_by_template_method_status_class_and_role(asgi_server) -> None:  # type: ignore[no-untyped-def]
     metrics = _metrics()
     server = asgi_server(_app(metrics))
@@ -84,17 +88,9 @@ def test_requests_are_counted_by_template_method_status_class_and_role(asgi_serv
         assert client.get("/boom").status_code == 500
     get = metrics.registry.get_sample_value
     http = names.HTTP_REQUESTS_TOTAL
-    assert (
-        get(http, {"route": "/items/{item_id}", "method": "GET", "status_class": "2xx", "role": "sherlock"})
-        == 3
-    )
-    assert (
-        get(
-            http,
-            {"route": "/items/{item_id}", "method": "GET", "status_class": "2xx", "role": names.UNKNOWN_ROLE},
-        )
-        == 1
-    )
+    items_ok = {"route": "/items/{item_id}", "method": "GET", "status_class": "2xx", **NO_VERSION}
+    assert get(http, {**items_ok, "role": "sherlock"}) == 3
+    assert get(http, {**items_ok, "role": names.UNKNOWN_ROLE}) == 1
     assert (
         get(
             http,
@@ -103,6 +99,7 @@ def test_requests_are_counted_by_template_method_status_class_and_role(asgi_serv
                 "method": "GET",
                 "status_class": "4xx",
                 "role": names.UNKNOWN_ROLE,
+                **NO_VERSION,
             },
         )
         == 1
@@ -115,20 +112,15 @@ def test_requests_are_counted_by_template_method_status_class_and_role(asgi_serv
                 "method": "POST",
                 "status_class": "4xx",
                 "role": names.UNKNOWN_ROLE,
+                **NO_VERSION,
             },
         )
         == 1
     )
-    assert (
-        get(http, {"route": "/boom", "method": "GET", "status_class": "5xx", "role": names.UNKNOWN_ROLE}) == 1
-    )
-    assert (
-        get(
-            f"{names.HTTP_REQUEST_DURATION}_count",
-            {"route": "/items/{item_id}", "method": "GET", "status_class": "2xx", "role": "sherlock"},
-        )
-        == 3
-    )
+    boom = {"route": "/boom", "method": "GET", "status_class": "5xx", "role": names.UNKNOWN_ROLE}
+    boom.update(NO_VERSION)
+    assert get(http, boom) == 1
+    assert get(f"{names.HTTP_REQUEST_DURATION}_count", {**items_ok, "role": "sherlock"}) == 3
     assert get(names.HTTP_IN_FLIGHT, {"route": "/items/{item_id}"}) == 0
 
 

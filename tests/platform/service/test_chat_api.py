@@ -106,8 +106,10 @@ def test_chat_round_trip_returns_every_field(api: ServiceProcess) -> None:
         "session_id",
         "trace_id",
         "usage",
+        "role_version",
     }
     assert body["role"] == "sherlock" and "pearl" in body["content"]
+    assert body["role_version"] == "1.2"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
     assert 0 <= body["confidence_score"] <= 1
     assert len(body["session_id"]) >= 22
@@ -314,6 +316,7 @@ def test_openapi_documents_the_routes_and_their_errors(api: ServiceProcess) -> N
         "session_id",
         "trace_id",
         "usage",
+        "role_version",
     }
 
 
@@ -366,7 +369,8 @@ def test_two_versions_of_a_role_serve_side_by_side_and_requests_may_pin_one(
     metrics = httpx.get(f"{url}/metrics", timeout=10).text
     assert 'gen_ai_request_model="sherlock-sim-1"' in metrics  # the pinned version's model, by name
     assert 'gen_ai_request_model="sherlock-sim-2"' in metrics
-    assert "<other>" not in metrics
+    assert 'gen_ai_request_model="<other>"' not in metrics
+    assert 'role="sherlock",role_version="1.2"' in metrics and 'role="sherlock",role_version="1.3"' in metrics
 
 
 def test_an_unknown_version_is_a_404_that_lists_the_loaded_versions(versioned_api: ServiceProcess) -> None:
@@ -392,8 +396,10 @@ def test_roles_list_every_loaded_version(versioned_api: ServiceProcess) -> None:
     sherlock = next(r for r in roles if r["name"] == "sherlock")
     assert sherlock["version"] == "1.3" and sherlock["model"] == "sherlock-sim-2"
     assert sherlock["versions"] == [
-        {"version": "1.2", "model": "sherlock-sim-1", "backend": "simulator", "default": False},
-        {"version": "1.3", "model": "sherlock-sim-2", "backend": "simulator", "default": True},
+        {"version": "1.2", "model": "sherlock-sim-1", "backend": "simulator", "default": False,
+         "weight": None},
+        {"version": "1.3", "model": "sherlock-sim-2", "backend": "simulator", "default": True,
+         "weight": None},
     ]
     assert [r["name"] for r in roles] == ["grimble", "sherlock"]
 

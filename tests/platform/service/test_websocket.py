@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import time
@@ -23,7 +24,16 @@ if TYPE_CHECKING:
 
 KEY_A = "a" * 24
 KEY_B = "b" * 24
-RESPONSE_FIELDS = {"role", "content", "timestamp", "confidence_score", "session_id", "trace_id", "usage"}
+RESPONSE_FIELDS = {
+    "role",
+    "role_version",
+    "content",
+    "timestamp",
+    "confidence_score",
+    "session_id",
+    "trace_id",
+    "usage",
+}
 
 
 def ws_url(service: ServiceProcess, path: str = "/v1/ws") -> str:
@@ -102,7 +112,8 @@ def test_bad_frames_get_error_frames_and_the_connection_stays_usable(
             assert "message" in invalid["error"]["message"] and "mesage" in invalid["error"]["message"]
             _, unknown = await turn(ws, "Hello", role="moriarty")
             assert unknown == {
-                "type": "error", "status": 404,
+                "type": "error",
+                "status": 404,
                 "error": {"code": "unknown_role", "message": unknown["error"]["message"]},
             }
             _, final = await turn(ws, "Hello")
@@ -317,7 +328,9 @@ def test_turns_are_counted_under_route_ws_with_the_open_connections_gauge(
     service = service_factory(roles_path=fast_roles_path)
 
     def metric(text: str, prefix: str) -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+        # The role version is its own label (release policies); these counts are per role.
+        lines = (re.sub(r',role_version="[^"]*"', "", line) for line in text.splitlines())
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
 
     async def scenario() -> None:
         async with connect(ws_url(service)) as ws:
@@ -334,7 +347,7 @@ def test_turns_are_counted_under_route_ws_with_the_open_connections_gauge(
                 'rolescope_http_requests_total{method="WS",role="<unknown>",route="ws",status_class="4xx"}'
             )
             assert metric(text, refused) == 2
-            assert metric(text, 'gen_ai_server_time_to_first_token_seconds_count{') >= 2
+            assert metric(text, "gen_ai_server_time_to_first_token_seconds_count{") >= 2
         text = httpx.get(f"{service.url}/metrics", timeout=10).text
         deadline = time.monotonic() + 5
         while metric(text, "rolescope_websocket_connections_open") != 0 and time.monotonic() < deadline:
@@ -377,10 +390,10 @@ def _read_frames(raw: bytes) -> list[tuple[int, bytes]]:
         opcode, length = raw[at] & 0x0F, raw[at + 1] & 0x7F
         at += 2
         if length == 126:
-            length, at = int.from_bytes(raw[at:at + 2], "big"), at + 2
+            length, at = int.from_bytes(raw[at : at + 2], "big"), at + 2
         elif length == 127:
-            length, at = int.from_bytes(raw[at:at + 8], "big"), at + 8
-        frames.append((opcode, raw[at:at + length]))
+            length, at = int.from_bytes(raw[at : at + 8], "big"), at + 8
+        frames.append((opcode, raw[at : at + length]))
         at += length
     return frames
 
