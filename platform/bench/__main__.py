@@ -27,6 +27,7 @@ BENCHMARKS: tuple[str, ...] = (
     "slo_rules",
     "admission",
     "capture_proxy",
+    "service_overhead",
 )
 
 

@@ -99,15 +99,17 @@ def launch_service(
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 30.0,
+    python: str | None = None,
 ) -> ServiceProcess:
     """Start `python -m rolescope serve --host 127.0.0.1 ...` and return once `/readyz` answers 200.
 
     `port=None` lets the service pick a free port. `env` is added to this process's
     environment (e.g. `{"ROLESCOPE_FAULT_ERROR_RATE": "0.1"}`). Output goes to `log_path`
     (a temporary file when not given). Raises EnvironmentProblem with the log tail if the
-    service exits or is not ready in time.
+    service exits or is not ready in time. `python` runs another interpreter (another checkout's
+    venv, as a benchmark's reference) instead of this one.
     """
-    args = [sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
+    args = [python or sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
     if roles_path is not None:
         args += ["--config", str(roles_path)]
     if db_path is not None:
