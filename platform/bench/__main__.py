@@ -28,6 +28,7 @@ BENCHMARKS: tuple[str, ...] = (
     "admission",
     "capture_proxy",
     "service_overhead",
+    "connections",
 )
 
 

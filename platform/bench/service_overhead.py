@@ -25,6 +25,7 @@ interleaved in the same rounds: before and after a change, side by side.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -69,10 +70,8 @@ def pin_threads(pid: int, cpu: str | None) -> None:
     if cpu is None:
         return
     for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
             os.sched_setaffinity(int(task.name), {int(cpu)})
-        except OSError:
-            pass  # a thread that ended meanwhile
 
 
 def on_cpu(command: list[str], cpu: str | None) -> list[str]:
@@ -115,7 +114,8 @@ def wrk(url: str, script: Path, seconds: int, cpu: str | None, connections: int 
     if binary is None:
         raise EnvironmentProblem("wrk is not installed: run `make system-deps` (Debian package wrk)")
     done = subprocess.run(
-        on_cpu([binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"{url}/v1/chat"], cpu),
+        on_cpu([binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"{url}/v1/chat"],
+               cpu),
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     )
     failed = _NON_2XX.search(done.stdout) or _ERRORS.search(done.stdout)
@@ -184,7 +184,8 @@ def run(quick: bool = False) -> dict[str, float]:
         figures[f"{name}_rps"] = statistics.median(rps[name])
         figures[f"{name}_cpu_us_per_request"] = median_cpu * 1e6
         print(
-            f"  {name:<8} {figures[f'{name}_rps']:7.0f} req/s (rounds {min(rps[name]):.0f}-{max(rps[name]):.0f}), "
+            f"  {name:<8} {figures[f'{name}_rps']:7.0f} req/s "
+            f"(rounds {min(rps[name]):.0f}-{max(rps[name]):.0f}), "
             f"{median_cpu * 1e6:6.0f} µs CPU/request"
         )
     for suffix in builds:

@@ -109,7 +109,8 @@ def launch_service(
     service exits or is not ready in time. `python` runs another interpreter (another checkout's
     venv, as a benchmark's reference) instead of this one.
     """
-    args = [python or sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
+    interpreter = python or sys.executable
+    args = [interpreter, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
     if roles_path is not None:
         args += ["--config", str(roles_path)]
     if db_path is not None:
