@@ -1,13 +1,16 @@
 """How many connections one service instance holds, and what they cost the streams that are active.
 
-One `rolescope serve` (one uvicorn worker, uvloop, SQLite, the sherlock role with
-simulator TTFT 0 and 100k tokens/s) runs pinned to the first CPU this process may
+One `rolescope serve` (one uvicorn worker, uvloop, SQLite) runs pinned to the first CPU this process may
 use; this process is the client, pinned to the second, on one asyncio loop. It
 opens idle connections up to 1,000, then 5,000, then 10,000 (`--quick`: 1,000
 only), half WebSockets on `/v1/ws` that are connected and silent, half HTTP
 keep-alive connections that streamed one SSE turn and now wait for the next, as
 chat users do between turns. At each level 100 of them stream replies for a few
-seconds (50 WebSocket turns, 50 SSE turns, back to back), and the figures are:
+seconds (50 WebSocket turns, 50 SSE turns, back to back) and the figures are
+taken. The active streams talk to `paced`, a copy of sherlock whose simulator
+has TTFT 0 and 40 tokens/s (a model's pace: 100 streams are ~4,000 token events
+a second, not a flood that would make TTFT a queue); the turn that opens an SSE
+connection talks to sherlock made instant (TTFT 0, 100k tokens/s). The figures:
 
 - server-added TTFT p50/p99: message sent to first token event, as the client
   sees it; the simulator adds nothing, so this is the service (and loopback);
@@ -37,15 +40,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from websockets.asyncio.client import ClientConnection, connect
 
 from rolescope.bench.service_overhead import MESSAGE, cpu_pair, pin_threads
 from rolescope.bench.telemetry_cost import fast_roles
 from rolescope.errors import EnvironmentProblem
-from rolescope.procstats import rss_bytes
+from rolescope.procstats import cpu_seconds, rss_bytes
 
 LEVELS = (1_000, 5_000, 10_000)
 ACTIVE = 100
+PACED = "paced"
 OPEN_AT_ONCE = 100  # handshakes in flight while a level is being opened
 TTFT_GOAL_MS = 5.0
 RSS_GOAL_KB = 64.0
@@ -75,10 +80,11 @@ class SseConnection:
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    role: str = "sherlock"
 
     async def turn(self) -> float:
         """Seconds from the request to the first token event; reads the stream to its end."""
-        body = f'{{"message": "{MESSAGE}", "stream": true}}'
+        body = f'{{"message": "{MESSAGE}", "stream": true, "role": "{self.role}"}}'
         started = time.perf_counter()
         self.writer.write(_SSE_REQUEST.format(length=len(body), body=body).encode())
         first: float | None = None
@@ -95,7 +101,7 @@ class SseConnection:
 
 async def ws_turn(connection: ClientConnection) -> float:
     started = time.perf_counter()
-    await connection.send(f'{{"message": "{MESSAGE}"}}')
+    await connection.send(f'{{"message": "{MESSAGE}", "role": "{PACED}"}}')
     first: float | None = None
     while True:
         frame = await connection.recv()
@@ -173,6 +179,8 @@ async def stream_for(pool: Pool, seconds: float) -> tuple[list[float], int]:
                 return
 
     talkers = [talk(lambda c=c: ws_turn(c)) for c in pool.websockets[:half]]
+    for stream in pool.streams[:half]:
+        stream.role = PACED
     talkers += [talk(s.turn) for s in pool.streams[:half]]
     await asyncio.gather(*talkers)
     return ttfts, failures
@@ -199,7 +207,10 @@ async def measure(url: str, pid: int, levels: tuple[int, ...], seconds: float) -
             opened_s = time.perf_counter() - started
             await asyncio.sleep(1)  # let the service settle before reading its memory
             per_connection = (rss_bytes(pid) - baseline) / max(pool.size - warm, 1)
+            cpu_before, wall_before = cpu_seconds(pid), time.perf_counter()
             ttfts, failed_turns = await stream_for(pool, seconds)
+            # Near 1.0 the service's core is the bottleneck; well below with high TTFT, other work starved it.
+            busy = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
             failures = pool.failed_opens + pool.closed_early() + failed_turns
             figures |= {
                 f"open_{level}": float(pool.size),
@@ -208,18 +219,28 @@ async def measure(url: str, pid: int, levels: tuple[int, ...], seconds: float) -
                 f"ttft_p99_ms_{level}": percentile(ttfts, 0.99) * 1e3,
                 f"rss_kb_per_connection_{level}": per_connection / 1024,
                 f"turns_{level}": float(len(ttfts)),
+                f"service_cpu_busy_{level}": busy,
             }
             print(
                 f"  {level:>6,} wanted: {pool.size:,} open (in {opened_s:.1f} s), {failures} failures; "
                 f"TTFT p50 {figures[f'ttft_p50_ms_{level}']:.1f} ms, "
                 f"p99 {figures[f'ttft_p99_ms_{level}']:.1f} ms "
                 f"over {len(ttfts):,} turns at {ACTIVE} active; "
-                f"{figures[f'rss_kb_per_connection_{level}']:.1f} KB RSS per connection",
+                f"{figures[f'rss_kb_per_connection_{level}']:.1f} KB RSS per connection; "
+                f"service CPU {busy:.2f} of a core while streaming",
                 flush=True,
             )
     finally:
         await pool.close()
     return figures
+
+
+def paced_role(folder: Path) -> Path:
+    role = yaml.safe_load((folder / "sherlock.yaml").read_text())
+    role["name"] = PACED
+    role["inference"]["simulator"].update({"ttft_ms": 0, "tokens_per_second": 40, "jitter": 0})
+    (folder / f"{PACED}.yaml").write_text(yaml.safe_dump(role))
+    return folder
 
 
 def event_loop_runner() -> asyncio.Runner:
@@ -235,13 +256,13 @@ def run(quick: bool = False) -> dict[str, float]:
     from rolescope.serving.launcher import launch_service
 
     levels = LEVELS[:1] if quick else LEVELS
-    seconds = 3.0 if quick else 5.0
+    seconds = 6.0
     limit = raise_fd_limit(levels[-1] + 1_000)
     service_cpu, client_cpu = cpu_pair()
     env = {"ROLESCOPE_LOG_LEVEL": "warning", "ROLESCOPE_CONCURRENCY_LIMIT": "0"}
     with tempfile.TemporaryDirectory(prefix="rolescope-bench-") as tmp:
         work = Path(tmp)
-        roles = fast_roles(work / "roles")
+        roles = paced_role(fast_roles(work / "roles"))
         with launch_service(roles_path=roles, db_path=work / "s.db", env=env) as service:
             pin_threads(service.pid, service_cpu)
             if client_cpu is not None:
