@@ -209,7 +209,12 @@ class ChatService:
 
     async def prepare(self, command: ChatCommand, parent: Span | None = None) -> PreparedChat:
         """Validate and load the session; with an Idempotency-Key, claim it or find its stored answer."""
-        digest = self.idempotency.digest(command.message, command.role, command.session_id)
+        # Without a key nothing is claimed or recorded, so the canonical JSON and its hash are skipped.
+        digest = (
+            ""
+            if command.idempotency_key is None
+            else self.idempotency.digest(command.message, command.role, command.session_id)
+        )
         stored = await self.idempotency.claim(command.owner, command.idempotency_key, digest)
         if stored is not None:
             # A replay answers what was stored, even if the session has filled up since.
