@@ -113,9 +113,9 @@ def wrk(url: str, script: Path, seconds: int, cpu: str | None, connections: int 
     binary = shutil.which("wrk")
     if binary is None:
         raise EnvironmentProblem("wrk is not installed: run `make system-deps` (Debian package wrk)")
+    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script)]
     done = subprocess.run(
-        on_cpu([binary, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"{url}/v1/chat"],
-               cpu),
+        on_cpu([*command, f"{url}/v1/chat"], cpu),
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     )
     failed = _NON_2XX.search(done.stdout) or _ERRORS.search(done.stdout)
