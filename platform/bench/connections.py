@@ -31,6 +31,7 @@ latencies move with the load; the memory and failure figures do not.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import resource
 import sys
@@ -104,7 +105,8 @@ async def ws_turn(connection: ClientConnection) -> float:
     await connection.send(f'{{"message": "{MESSAGE}", "role": "{PACED}"}}')
     first: float | None = None
     while True:
-        frame = await connection.recv()
+        received = await connection.recv()
+        frame = received if isinstance(received, str) else received.decode()
         if first is None and '"token"' in frame:
             first = time.perf_counter() - started
         if '"final"' in frame or '"error"' in frame:
@@ -180,7 +182,7 @@ async def stream_for(pool: Pool, seconds: float) -> tuple[list[float], int]:
                 failures += 1
                 return
 
-    talkers = [talk(lambda c=c: ws_turn(c)) for c in pool.websockets[:half]]
+    talkers = [talk(functools.partial(ws_turn, c)) for c in pool.websockets[:half]]
     for stream in pool.streams[:half]:
         stream.role = PACED
     talkers += [talk(s.turn) for s in pool.streams[:half]]
