@@ -31,6 +31,8 @@ BENCHMARKS: tuple[str, ...] = (
     "capture_proxy",
     "capacity_accuracy",
     "peer_agreement",
+    "service_overhead",
+    "connections",
 )
 # Run only when named: installs the peer tools (several GB) into their own environments once.
 ON_REQUEST: frozenset[str] = frozenset({"peer_agreement"})

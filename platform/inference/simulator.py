@@ -25,7 +25,7 @@ from rolescope.inference.base import (
     Usage,
 )
 from rolescope.inference.persona_text import compose_reply
-from rolescope.inference.tokens import count_tokens, tokenize
+from rolescope.inference.tokens import count_tokens, prompt_tokens, tokenize
 from rolescope.settings import FaultSettings
 
 PROVIDER_NAME = "rolescope.simulator"
@@ -76,6 +76,11 @@ class Plan:
     input_tokens: int
     confidence: float
 
+    @property
+    def output_tokens(self) -> int:
+        # `tokens` is `tokenize(text)`: counting its words is count_tokens(text) without a second pass.
+        return sum(1 for token in self.tokens if not token.isspace())
+
 
 def lengthen(text: str, inputs: InferenceInput, rng: random.Random) -> str:
     """The reply carried on, in the same voice, to exactly `min_output_tokens` tokens.
@@ -111,7 +116,11 @@ def plan_answer(inputs: InferenceInput) -> Plan:
 
     per_token = 1.0 / timing.tokens_per_second
     delays = [spread(timing.ttft_ms / 1000)] + [spread(per_token) for _ in tokens[1:]]
-    input_tokens = sum(count_tokens(m.content) for m in inputs.as_messages())
+    input_tokens = (
+        prompt_tokens(inputs.system_prompt)
+        + sum(count_tokens(m.content) for m in inputs.history)
+        + count_tokens(inputs.message)
+    )
     return Plan(text, tokens, tuple(delays), input_tokens, round(0.6 + 0.35 * rng.random(), 3))
 
 
@@ -147,7 +156,7 @@ class SimulatorBackend:
         del ballast
         if fail:
             raise InferenceError(f"{model_id} failed (planted fault, error_rate={self._faults.error_rate})")
-        usage = Usage(plan.input_tokens, count_tokens(plan.text))
+        usage = Usage(plan.input_tokens, plan.output_tokens)
         ttft = self._faults.added_latency_ms / 1000 + (plan.delays_s[0] if plan.delays_s else 0.0)
         return InferenceResult(plan.text, usage, model_id, "stop", plan.confidence, ttft)
 
@@ -174,7 +183,7 @@ class SimulatorBackend:
                 raise InferenceError(f"{model_id} failed mid-stream (planted fault)")
             yield TokenChunk(token)
         del ballast
-        yield TokenChunk("", Usage(plan.input_tokens, count_tokens(plan.text)), "stop", plan.confidence)
+        yield TokenChunk("", Usage(plan.input_tokens, plan.output_tokens), "stop", plan.confidence)
 
     async def aclose(self) -> None:
         return None

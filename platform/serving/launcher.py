@@ -104,6 +104,7 @@ def launch_service(
     log_path: Path | None = None,
     ready_timeout: float = 30.0,
     tls: ClientTls | None = None,
+    python: str | None = None,
 ) -> ServiceProcess:
     """Start `python -m rolescope serve --host 127.0.0.1 ...` and return once `/readyz` answers 200.
 
@@ -112,8 +113,11 @@ def launch_service(
     (a temporary file when not given). Raises EnvironmentProblem with the log tail if the
     service exits or is not ready in time. `tls`: the service serves HTTPS (pass `--tls-*` in
     `extra_args`); the readiness check trusts its CA and presents its client certificate.
+    `python` runs another interpreter (another checkout's venv, as a benchmark's reference)
+    instead of this one.
     """
-    args = [sys.executable, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
+    interpreter = python or sys.executable
+    args = [interpreter, "-m", "rolescope", "serve", "--host", "127.0.0.1", "--port", str(port or 0)]
     if roles_path is not None:
         args += ["--config", str(roles_path)]
     if db_path is not None:

@@ -193,11 +193,14 @@ class SqliteSessionStore:
                         for t in exchange.turns
                     ],
                 )
-                c.execute(
-                    "DELETE FROM turns WHERE session_id = ? AND id NOT IN"
-                    " (SELECT id FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
-                    (exchange.session_id, exchange.session_id, policy.max_turns),
-                )
+                # A session created just now holds only these turns: nothing to trim unless they
+                # alone exceed the limit (one statement and an index scan fewer per first exchange).
+                if row is not None or len(exchange.turns) > policy.max_turns:
+                    c.execute(
+                        "DELETE FROM turns WHERE session_id = ? AND id NOT IN"
+                        " (SELECT id FROM turns WHERE session_id = ? ORDER BY id DESC LIMIT ?)",
+                        (exchange.session_id, exchange.session_id, policy.max_turns),
+                    )
                 if record is not None:
                     c.execute(
                         "INSERT INTO idempotency"

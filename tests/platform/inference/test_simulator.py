@@ -202,3 +202,14 @@ def test_a_plain_text_persona_without_descriptive_words_still_answers() -> None:
     role = Role.model_validate(ROLES["grimble"].model_dump() | {"persona": "Reply briefly."})
     text = plan_answer(_inputs(role, "Where is the mill?")).text
     assert "mill" in text and len(text) <= role.response_constraints.max_length
+
+
+@pytest.mark.parametrize("name", ["sherlock", "curie", "grimble"])
+def test_usage_counts_every_message_and_the_answer_word_by_word(name: str) -> None:
+    # The plan counts the system prompt once per prompt text and the answer from its own
+    # tokens; the figures must be what counting every message's text from scratch gives.
+    history = (ChatMessage("user", "Where were you, at nine?"), ChatMessage("assistant", "At the club."))
+    inputs = _inputs(ROLES[name], "And the dog, did it bark?", history)
+    plan = plan_answer(inputs)
+    assert plan.input_tokens == sum(count_tokens(m.content) for m in inputs.as_messages())
+    assert plan.output_tokens == count_tokens(plan.text) > 0

@@ -138,3 +138,14 @@ def test_a_drain_listener_is_called_on_its_loop_and_at_once_when_already_drainin
         return calls
 
     assert asyncio.run(scenario()) == ["first", "late"]
+
+
+def test_chat_reply_as_dict_is_the_dataclass_fields_nested() -> None:
+    import dataclasses
+
+    from rolescope.inference.base import Usage
+    from rolescope.service.chat import ChatReply
+
+    reply = ChatReply("sherlock", "Elementary.", "2026-01-01T00:00:00.000Z", 0.8, "s1", "t" * 32, Usage(7, 3))
+    assert reply.as_dict() == dataclasses.asdict(reply)
+    assert list(reply.as_dict()) == [f.name for f in dataclasses.fields(ChatReply)]
