@@ -1,4 +1,4 @@
-"""The load-generator ceiling: the server's truth, each step's judgement, the table, and the recording server."""
+"""The load-generator ceiling: the server's truth, each step's judgement, the table, the recording server."""
 
 from __future__ import annotations
 
