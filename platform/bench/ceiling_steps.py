@@ -4,7 +4,7 @@ A step passes for a tool when its ITL p50 and p90 are each within 1 ms of
 the server's own (per stream: last send minus first send over the gaps
 between, the same definition AIPerf and rolescope use) and it timed every
 stream it sent. A tool's ceiling is the highest streamed token rate of a
-passing step.
+passing step (its Poisson rate times the stream length).
 """
 
 from __future__ import annotations
@@ -88,8 +88,14 @@ def judge(
 
 
 def ceiling(judgements: Sequence[Judgement], tool: str) -> float:
-    """The highest streamed tokens/s a tool timed correctly; 0 when it passed no step."""
-    return max((j.tokens_per_s for j in judgements if j.tool == tool and j.passed), default=0.0)
+    """The highest token rate a tool timed correctly; 0 when it passed no step.
+
+    The step's offered rate, not the rate the server saw during that tool's
+    window: the tools start, ramp and drain differently, so the rate over each
+    one's own window differs at the same step, and the ceiling is a step both faced.
+    """
+    passed = [j.step.offered_tokens_per_s for j in judgements if j.tool == tool and j.passed]
+    return max(passed, default=0.0)
 
 
 def ceiling_table(judgements: Sequence[Judgement], tools: Sequence[str]) -> Table:
@@ -112,7 +118,7 @@ def ceiling_table(judgements: Sequence[Judgement], tools: Sequence[str]) -> Tabl
             found = [j for j in judgements if j.tool == tool and j.step == step]
             row.extend(_cells(found[0]) if found else ["—", "—"])
         table.add_row(*row)
-    summary = ["ceiling (tok/s)", ""]
+    summary = ["ceiling (offered tok/s)", ""]
     for tool in tools:
         summary.extend([f"{ceiling(judgements, tool):.0f}", ""])
     table.add_row(*summary)

@@ -8,8 +8,9 @@ writes down when it actually sent every token. At increasing Poisson rates,
 `rolescope load --api openai` and AIPerf 0.13.0 (the same install as
 `peer_agreement`) are each run pinned with `taskset` to the same single core.
 A step passes for a tool when its ITL p50 and p90 are within 1 ms of the
-gaps the server really sent (see `ceiling_steps`); the highest streamed
-tokens/s a tool passed is its ceiling. Only loopback is used.
+gaps the server really sent (see `ceiling_steps`); the highest token rate
+offered at a step a tool passed is its ceiling, and the rate the server
+really streamed in each tool's window is shown beside it. Only loopback is used.
 """
 
 from __future__ import annotations

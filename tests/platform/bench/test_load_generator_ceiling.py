@@ -38,7 +38,7 @@ def test_failed_requests_or_nothing_timed_fail_the_step() -> None:
     assert judge("t", STEP, [10.0], 0, server_truth([])).reason == "server sent no stream"
 
 
-def test_the_ceiling_is_the_highest_streamed_rate_of_a_passing_step_and_the_table_shows_both_tools() -> None:
+def test_the_ceiling_is_the_highest_offered_rate_of_a_passing_step_and_the_table_shows_both_tools() -> None:
     slow = server_truth([[0.0, 0.4, 41], [0.5, 0.9, 41]])
     fast = server_truth([[0.0, 0.4, 41]] * 50)
     judgements = [
@@ -47,14 +47,14 @@ def test_the_ceiling_is_the_highest_streamed_rate_of_a_passing_step_and_the_tabl
         judge("rolescope", FAST, [10.0] * 50, 0, fast),
         judge("aiperf", FAST, [14.0] * 50, 0, fast),
     ]
-    assert ceiling(judgements, "rolescope") == fast.tokens_per_s
-    assert ceiling(judgements, "aiperf") == slow.tokens_per_s
+    assert ceiling(judgements, "rolescope") == FAST.offered_tokens_per_s == 2050
+    assert ceiling(judgements, "aiperf") == STEP.offered_tokens_per_s
     assert ceiling(judgements, "nobody") == 0.0
     rows = rows_as_text(ceiling_table(judgements, ("rolescope", "aiperf")))
     assert len(rows) == 3
     assert rows[0][1] == "410" and rows[1][1] == "2050"
     assert rows[1][3].endswith("ok") and "FAIL" in rows[1][5] and "+4.00/+4.00" in rows[1][5]
-    assert rows[2][0] == "ceiling (tok/s)" and rows[2][2] == f"{fast.tokens_per_s:.0f}"
+    assert rows[2][0] == "ceiling (offered tok/s)" and rows[2][2] == "2050" and rows[2][4] == "410"
 
 
 def test_the_server_streams_openai_chunks_and_records_its_send_times(
