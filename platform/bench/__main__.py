@@ -33,9 +33,10 @@ BENCHMARKS: tuple[str, ...] = (
     "peer_agreement",
     "service_overhead",
     "connections",
+    "load_generator_ceiling",
 )
-# Run only when named: installs the peer tools (several GB) into their own environments once.
-ON_REQUEST: frozenset[str] = frozenset({"peer_agreement"})
+# Run only when named: they install the peer tools (several GB) into their own environments once.
+ON_REQUEST: frozenset[str] = frozenset({"peer_agreement", "load_generator_ceiling"})
 
 
 def _default() -> tuple[str, ...]:
