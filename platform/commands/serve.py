@@ -66,6 +66,14 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="require an API key from this file (one a line); also ROLESCOPE_API_KEYS"),
         ] = None,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                help="reload role files when they change, as on SIGHUP (validated first; a bad one is "
+                "refused and the loaded roles keep serving)",
+            ),
+        ] = False,
         measure_memory: Annotated[
             Path | None,
             typer.Option(
@@ -89,6 +97,8 @@ def register(app: typer.Typer) -> None:
           rolescope serve --fault cpu_per_token_us=200 --fault error_rate=0.05
 
           rolescope serve --capture shadow.jsonl --capture-sample 0.2
+
+          rolescope serve --config roles/ --watch   # or: kill -HUP <pid> after editing roles/
 
           rolescope serve --api-keys-file keys.txt --metrics-port 9464
 
@@ -119,6 +129,8 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
         if access_log:
             overrides["access_log"] = True
+        if watch:
+            overrides["watch_roles"] = True
         try:
             if fault:
                 overrides["faults"] = FaultSettings(**parse_faults(fault))  # type: ignore[arg-type]

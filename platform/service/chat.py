@@ -43,6 +43,7 @@ from rolescope.service.errors import (
 from rolescope.service.idempotency import ChatIdempotency
 from rolescope.service.limits import Limits, check_turns
 from rolescope.service.observer import ChatObserver, ExchangeSummary, NullObserver
+from rolescope.service.role_catalog import RoleCatalog
 from rolescope.service.store_calls import TimedStore
 from rolescope.storage.base import ExchangeRecord, MemoryPolicyView, SessionRecord, SessionStore, Turn
 
@@ -150,27 +151,44 @@ class ChatService:
     ) -> None:
         if not roles:
             raise ValueError("ChatService needs at least one role")
-        # As a mapping: name → default version; `role()` also resolves `name@version`.
-        self.roles = as_registry(roles)
-        self.default_role = next(iter(self.roles))
-        self._backends = backends
+        self._catalog = RoleCatalog(as_registry(roles), backends)
         self.observer: ChatObserver = observer or NullObserver()
         self.store = TimedStore(store, self.observer)
         self._max_message_chars = max_message_chars
         self.limits = limits or Limits(max_message_chars=max_message_chars)
         self.idempotency = ChatIdempotency(lambda owner, key: self.store.find_idempotent(owner, key, None))
 
+    @property
+    def catalog(self) -> RoleCatalog:
+        return self._catalog
+
+    @property
+    def roles(self) -> RoleRegistry[Role]:
+        """As a mapping: name → default version; `role()` also resolves `name@version`."""
+        return self._catalog.registry
+
+    @property
+    def default_role(self) -> str:
+        return next(iter(self._catalog.registry))
+
+    def replace_catalog(self, catalog: RoleCatalog) -> None:
+        """Serve `catalog` from the next request on (a hot reload). One assignment: requests already
+        prepared keep the `Role` they resolved, and its backend stays reachable."""
+        if not catalog.registry:
+            raise ValueError("a role catalog needs at least one role")
+        self._catalog = catalog
+
     def role(self, reference: str | None) -> Role:
         """The role a request names: `name` (its default version), `name@version`, or the default role."""
         try:
-            return self.roles.resolve(reference or self.default_role)
+            registry = self._catalog.registry  # read once: a reload may swap it meanwhile
+            return registry.resolve(reference or next(iter(registry)))
         except UnknownRoleReference as exc:
             raise UnknownRole(exc.message) from None
 
     def backend(self, role: Role) -> InferenceBackend:
         # Keyed per version (`name@version`) when versions differ in backend, else by role name.
-        backend = self._backends.get(role.reference)
-        return backend if backend is not None else self._backends[role.name]
+        return self._catalog.backend(role)
 
     def _check_message(self, message: str) -> None:
         if not message.strip():

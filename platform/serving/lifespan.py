@@ -2,7 +2,8 @@
 
 Start-up, in order: the memory meter (so its window covers everything), the
 telemetry flush (registered early, so spans from the rest of shutdown are still
-exported), the session store, the inference backends, shadow-traffic capture,
+exported), the session store, the inference backends, role reloads (SIGHUP,
+`--watch`), shadow-traffic capture,
 the metrics port, and last the drain hook on the server's exit signals.
 Shutdown undoes them the other way round: the drain hook goes first, the meter
 stops last. A resource that fails to start unwinds the ones entered before it.
@@ -13,11 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from rolescope.inference.base import InferenceBackend
 from rolescope.serving.components import ServiceComponents
 from rolescope.serving.exit_signals import drain_on_exit_signals
 from rolescope.serving.memory_meter import metering
 from rolescope.serving.metrics_port import metrics_port_served
+from rolescope.serving.reload_signal import reload_on_hangup
 from rolescope.storage.base import SessionStore
 
 
@@ -30,9 +31,22 @@ async def _opened(store: SessionStore) -> AsyncIterator[None]:
         await store.close()
 
 
-async def _close_backends(backends: list[InferenceBackend]) -> None:
-    for backend in backends:
+async def _close_backends(components: ServiceComponents) -> None:
+    # The backends serving at shutdown: a reload may have replaced those of start-up.
+    for backend in components.distinct_backends():
         await backend.aclose()
+
+
+@asynccontextmanager
+async def _reloading(components: ServiceComponents) -> AsyncIterator[None]:
+    reloader = components.reloader
+    if components.settings.watch_roles:
+        reloader.start_watching(components.settings.watch_interval_s)
+    try:
+        with reload_on_hangup(reloader.request):
+            yield
+    finally:
+        await reloader.aclose()
 
 
 @asynccontextmanager
@@ -43,7 +57,8 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
         if components.telemetry is not None:
             stack.callback(components.telemetry.close)
         await stack.enter_async_context(_opened(components.store))
-        stack.push_async_callback(_close_backends, components.distinct_backends())
+        stack.push_async_callback(_close_backends, components)
+        await stack.enter_async_context(_reloading(components))
         if components.capture is not None:
             components.capture.start()
             stack.callback(components.capture.close)

@@ -11,6 +11,7 @@ The last line is printed only after the socket is bound, with the actual port
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from rolescope.errors import EnvironmentProblem
 from rolescope.roles import load_roles
 from rolescope.serving.app import create_app
 from rolescope.serving.heap import freeze_startup_heap
+from rolescope.serving.supervisor import run_workers
 from rolescope.serving.wiring import build_store
 from rolescope.settings import FAULT_KEYS, Settings
 
@@ -112,9 +114,8 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         _banner_before_listen(settings, say)
         os.environ.update(settings_as_env(settings))
         say(f"🚀 HTTP server listening on :{settings.port}")
-        uvicorn.run(
-            APP_FACTORY, factory=True, workers=settings.workers, **common
-        )
+        with contextlib.suppress(KeyboardInterrupt):
+            run_workers(APP_FACTORY, workers=settings.workers, **common)
         return
     app = create_app(settings)
     _banner_before_listen(settings, say)

@@ -17,35 +17,59 @@ from rolescope.exporters.telemetry import Telemetry, start_telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
-from rolescope.role_registry import as_registry
+from rolescope.role_registry import RoleRegistry, as_registry
 from rolescope.roles import Role, load_roles
 from rolescope.service.auth import ApiKeys
 from rolescope.service.chat import ChatService
 from rolescope.service.limits import Limits
 from rolescope.service.observer import ChatObserver, CompositeObserver
+from rolescope.service.role_catalog import RoleCatalog
 from rolescope.service.shutdown import DrainSignal
 from rolescope.serving.components import ServiceComponents
+from rolescope.serving.reload import RoleReloader
 from rolescope.settings import FaultSettings, Settings
 from rolescope.storage.base import SessionStore
 
 
-def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
+def build_backends(
+    roles: Mapping[str, Role], faults: FaultSettings, *, previous: RoleCatalog | None = None
+) -> dict[str, InferenceBackend]:
     """One backend per role version (`name@version`); simulator roles share one simulator (one fault
-    stream per process)."""
+    stream per process). With `previous` (a reload), its simulator and every HTTP backend whose
+    endpoint is unchanged are kept, so connections and the fault stream carry on."""
     from rolescope.inference.openai_http import OpenAIHttpBackend
     from rolescope.inference.simulator import SimulatorBackend
 
-    simulator = SimulatorBackend(faults)
+    kept: dict[str, tuple[Role, InferenceBackend]] = {}
+    simulator: SimulatorBackend | None = None
+    if previous is not None:
+        for old in previous.registry.all_versions():
+            backend = previous.backend(old)
+            kept[old.reference] = (old, backend)
+            if isinstance(backend, SimulatorBackend):
+                simulator = backend
+    simulator = simulator or SimulatorBackend(faults)
     backends: dict[str, InferenceBackend] = {}
     for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
             assert role.inference.base_url is not None  # guaranteed by the role model
+            old_role, old_backend = kept.get(role.reference, (None, None))
+            if old_role is not None and old_backend is not None and _same_endpoint(old_role, role):
+                backends[role.reference] = old_backend
+                continue
             backends[role.reference] = OpenAIHttpBackend.from_env(
                 role.inference.base_url, role.inference.api_key_env
             )
         else:
             backends[role.reference] = simulator
     return backends
+
+
+def _same_endpoint(old: Role, new: Role) -> bool:
+    return old.inference.backend == new.inference.backend and (
+        old.inference.base_url,
+        old.inference.api_key_env,
+    ) == (new.inference.base_url, new.inference.api_key_env)
 
 
 def build_store(settings: Settings, first_role: str) -> SessionStore:
@@ -101,6 +125,28 @@ def _memory_meter(
     return LiveMemoryMeter(settings.measure_memory_dir, {n: r.version for n, r in roles.items()}, publish)
 
 
+def _reloader(settings: Settings, service: ChatService, telemetry: Telemetry | None) -> RoleReloader:
+    def rebuild(registry: RoleRegistry[Role], previous: RoleCatalog) -> dict[str, InferenceBackend]:
+        return build_backends(registry, settings.faults, previous=previous)
+
+    def relabel(registry: RoleRegistry[Role]) -> None:
+        if telemetry is not None:
+            telemetry.metrics.set_label_sets(registry, {r.inference.model for r in registry.all_versions()})
+
+    return RoleReloader(
+        service,
+        settings.roles_path,
+        rebuild,
+        on_applied=relabel,
+        count=telemetry.metrics.role_reload if telemetry is not None else _ignore_outcome,
+        grace_s=settings.shutdown_timeout_s,
+    )
+
+
+def _ignore_outcome(outcome: str) -> None:
+    return None
+
+
 def _ignore_drop(signal: str, reason: str, amount: int) -> None:
     return None
 
@@ -146,11 +192,10 @@ def build_components(
         chat_service=service,
         drain=DrainSignal.for_shutdown_timeout(settings.shutdown_timeout_s),
         settings=settings,
-        roles=roles,
         store=store,
-        backends=backends,
         api_keys=api_keys,
         telemetry=telemetry,
         capture=capture,
         memory_meter=_memory_meter(settings, roles, telemetry) if settings.measure_memory_dir else None,
+        reloader=_reloader(settings, service, telemetry),
     )
