@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from rolescope.errors import ConfigError
+from rolescope.mirror_policy import MirrorPolicy, mirror_target_problems
 from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
 from rolescope.validation_messages import Location, describe_validation_error
 
@@ -151,6 +152,7 @@ class Role(_Strict):
     memory_policy: MemoryPolicy = MemoryPolicy()
     response_constraints: ResponseConstraints = ResponseConstraints()
     inference: InferenceSpec = InferenceSpec()
+    mirror: MirrorPolicy | None = None  # shadow-mirror a share of requests to a candidate
 
     @field_validator("version", mode="before")
     @classmethod
@@ -246,6 +248,10 @@ def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> Role
         roles.append(role)
         origin[key] = file
     try:
-        return RoleRegistry(roles, defaults=defaults)
+        registry = RoleRegistry(roles, defaults=defaults)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    problems = mirror_target_problems(registry)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return registry

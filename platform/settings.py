@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     capture_queue: int = Field(
         default=10_000, ge=1, description="records waiting for the writer before drops"
     )
+    mirror_pairs_path: Path | None = Field(
+        default=None, description="mirrored exchanges as redacted pairs (JSONL)"
+    )
     watch_roles: bool = Field(default=False, description="reload role files when they change (as on SIGHUP)")
     watch_interval_s: float = Field(default=1.0, gt=0, le=3600, description="how often --watch looks")
     measure_memory_dir: Path | None = Field(

@@ -26,6 +26,7 @@ BENCHMARKS: tuple[str, ...] = (
     "memory_baseline",
     "slo_rules",
     "admission",
+    "mirroring",
 )
 
 

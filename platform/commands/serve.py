@@ -66,6 +66,14 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="require an API key from this file (one a line); also ROLESCOPE_API_KEYS"),
         ] = None,
+        mirror_pairs: Annotated[
+            Path | None,
+            typer.Option(
+                "--mirror-pairs",
+                help="write mirrored exchanges (roles with a `mirror:` section) as redacted pairs (JSONL) "
+                "for `rolescope diff`",
+            ),
+        ] = None,
         watch: Annotated[
             bool,
             typer.Option(
@@ -125,6 +133,7 @@ def register(app: typer.Typer) -> None:
             "metrics_port": metrics_port,
             "api_keys_file": api_keys_file,
             "measure_memory_dir": measure_memory,
+            "mirror_pairs_path": mirror_pairs,
         }
         overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
         if access_log:

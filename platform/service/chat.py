@@ -317,7 +317,14 @@ class ChatService:
         await self.store.save_exchange(exchange, policy_view(role), parent)
         return reply
 
-    def _report(self, prepared: PreparedChat, status: int, ttft_s: float | None, output_tokens: int) -> None:
+    def _report(
+        self,
+        prepared: PreparedChat,
+        status: int,
+        ttft_s: float | None,
+        output_tokens: int,
+        reply: ChatReply | None = None,
+    ) -> None:
         command = prepared.command
         # The exchange is stored or has failed: a retry with the same Idempotency-Key may run now.
         self.idempotency.release(command.owner, command.idempotency_key)
@@ -333,6 +340,10 @@ class ChatService:
                 latency_s=time.perf_counter() - prepared.started,
                 ttft_s=ttft_s,
                 output_tokens=output_tokens,
+                role_version=prepared.role.version,
+                content=reply.content if reply is not None else None,
+                confidence=reply.confidence_score if reply is not None else None,
+                history=prepared.inputs.history,
             )
         )
 
@@ -369,7 +380,7 @@ class ChatService:
         if prepared.replay is not None:
             return prepared.replay
         role, backend = prepared.role, self.backend(prepared.role)
-        status, output_tokens, ttft = 500, 0, None
+        status, output_tokens, ttft, reply = 500, 0, None, None
         with tracer.start_as_current_span("chat", attributes={"rolescope.role": role.name}) as span:
             trace_id = trace_id_of(span)
             span.set_attribute("rolescope.session.new", prepared.command.session_id is None)
@@ -402,7 +413,7 @@ class ChatService:
                 status = exc.status
                 raise
             finally:
-                self._report(prepared, status, ttft, output_tokens)
+                self._report(prepared, status, ttft, output_tokens, reply)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[StreamEvent]:
         if prepared.replay is not None:
@@ -414,6 +425,7 @@ class ChatService:
         inference_span = self.inference_span(role, span)
         status, ttft, pieces = 499, None, []  # 499: the client went away before the end
         usage, confidence = Usage(0, 0), DEFAULT_CONFIDENCE
+        reply: ChatReply | None = None
         try:
             started = time.perf_counter()
             try:
@@ -454,7 +466,7 @@ class ChatService:
         finally:
             span.set_attribute("http.response.status_code", status)
             span.end()
-            self._report(prepared, status, ttft, usage.output_tokens)
+            self._report(prepared, status, ttft, usage.output_tokens, reply)
 
     async def history(self, session_id: str, owner: str | None) -> tuple[Role, SessionRecord]:
         """A session's turns, for its owner only; 404 for anyone else, as if it did not exist."""

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from rolescope.inference.base import ChatMessage
+
 logger = logging.getLogger("rolescope.service.observer")
 
 
@@ -29,6 +31,12 @@ class ExchangeSummary:
     latency_s: float
     ttft_s: float | None
     output_tokens: int
+    # What shadow mirroring pairs with a candidate's answer: the version that answered, its text and
+    # confidence (None when it failed), and the history its prompt carried.
+    role_version: str | None = None
+    content: str | None = None
+    confidence: float | None = None
+    history: tuple[ChatMessage, ...] = ()
 
 
 @runtime_checkable
@@ -96,6 +104,10 @@ class CompositeObserver:
     def __init__(self, *observers: ChatObserver) -> None:
         self._observers = observers
         self._failed_hooks: set[tuple[int, str]] = set()
+
+    @property
+    def observers(self) -> tuple[ChatObserver, ...]:
+        return self._observers
 
     def _each(self, hook: str, *args: object) -> None:
         for index, observer in enumerate(self._observers):

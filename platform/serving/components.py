@@ -18,6 +18,7 @@ from rolescope.exporters.metrics import ServiceMetrics
 from rolescope.exporters.telemetry import Telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
+from rolescope.mirroring.mirror import Mirror
 from rolescope.role_registry import RoleRegistry
 from rolescope.roles import Role
 from rolescope.service.auth import ApiKeys
@@ -36,6 +37,7 @@ class ServiceComponents(ServiceContext):
     capture: CaptureObserver | None  # None unless shadow-traffic capture is on
     memory_meter: LiveMemoryMeter | None  # None unless `measure_memory_dir` is set
     reloader: RoleReloader  # SIGHUP and `--watch` swap the chat service's roles through it
+    mirror: Mirror  # shadow mirroring for roles with a `mirror:` section
 
     @property
     def roles(self) -> RoleRegistry[Role]:

@@ -2,8 +2,9 @@
 
 Start-up, in order: the memory meter (so its window covers everything), the
 telemetry flush (registered early, so spans from the rest of shutdown are still
-exported), the session store, the inference backends, role reloads (SIGHUP,
-`--watch`), shadow-traffic capture,
+exported), the session store, the inference backends, shadow mirroring (its
+running mirrors are cancelled at shutdown), role reloads (SIGHUP, `--watch`),
+shadow-traffic capture,
 the metrics port, and last the drain hook on the server's exit signals.
 Shutdown undoes them the other way round: the drain hook goes first, the meter
 stops last. A resource that fails to start unwinds the ones entered before it.
@@ -58,6 +59,8 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
             stack.callback(components.telemetry.close)
         await stack.enter_async_context(_opened(components.store))
         stack.push_async_callback(_close_backends, components)
+        components.mirror.start()
+        stack.push_async_callback(components.mirror.aclose)  # before the backends it answers with
         await stack.enter_async_context(_reloading(components))
         if components.capture is not None:
             components.capture.start()

@@ -17,6 +17,7 @@ from rolescope.exporters.telemetry import Telemetry, start_telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
+from rolescope.mirroring.wiring import build_mirror
 from rolescope.role_registry import RoleRegistry, as_registry
 from rolescope.roles import Role, load_roles
 from rolescope.service.auth import ApiKeys
@@ -147,6 +148,10 @@ def _ignore_outcome(outcome: str) -> None:
     return None
 
 
+def _ignore_mirror(outcome: str, seconds: float | None) -> None:
+    return None
+
+
 def _ignore_drop(signal: str, reason: str, amount: int) -> None:
     return None
 
@@ -180,11 +185,18 @@ def build_components(
     )
     # Shadow-traffic capture (opt-in) counts the records it drops on the service metrics.
     capture = build_capture(settings, telemetry.metrics.count_dropped if telemetry else _ignore_drop)
+    # Shadow mirroring answers candidates through the chat service, which is built after its observers.
+    mirror = build_mirror(
+        settings,
+        lambda: service,
+        telemetry.metrics.mirror_request if telemetry else _ignore_mirror,
+        telemetry.metrics.count_dropped if telemetry else _ignore_drop,
+    )
     service = ChatService(
         roles,
         backends,
         store,
-        observer=one_observer(observer, capture, telemetry.metrics if telemetry else None),
+        observer=one_observer(observer, capture, mirror, telemetry.metrics if telemetry else None),
         max_message_chars=settings.max_message_chars,
         limits=limits_from(settings),
     )
@@ -198,4 +210,5 @@ def build_components(
         capture=capture,
         memory_meter=_memory_meter(settings, roles, telemetry) if settings.measure_memory_dir else None,
         reloader=_reloader(settings, service, telemetry),
+        mirror=mirror,
     )
