@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "baseline",
     "tune",
     "gate",
+    "diff",
     "slo",
     "dashboards",
 )
