@@ -29,7 +29,6 @@ from rolescope.inference.base import InferenceError, InferenceTimeoutError
 from rolescope.loadtests.redaction import Redactor
 from rolescope.mirror_policy import MirrorPolicy
 from rolescope.mirroring.pairs import Answer, MirrorPair, dump_pair
-from rolescope.role_registry import UnknownRoleReference
 from rolescope.service.chat import ChatService
 from rolescope.service.errors import ServiceError
 from rolescope.service.observer import ExchangeSummary, NullObserver
@@ -68,7 +67,7 @@ class Mirror(NullObserver):
         self.sink = pairs(self._render) if pairs is not None else None
         self._running: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._policies: tuple[RoleCatalog | None, dict[str, MirrorPolicy | None]] = (None, {})
+        self._policies: tuple[RoleCatalog | None, dict[str, dict[str, MirrorPolicy]]] = (None, {})
         self._client: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -78,26 +77,23 @@ class Mirror(NullObserver):
         if self.sink is not None:
             self.sink.start()
 
-    def _policy(self, reference: str) -> MirrorPolicy | None:
+    def _policy(self, role: str, version: str) -> MirrorPolicy | None:
+        # Looked up without building anything: this runs after every exchange, mirrored or not.
         catalog = self._service().catalog
         seen, policies = self._policies
-        if seen is not catalog:  # a reload: policies are read afresh
-            policies = {}
+        if seen is not catalog:  # start-up or a reload: the mirror sections are read afresh
+            policies = _mirror_sections(catalog)
             self._policies = (catalog, policies)
-        if reference not in policies:
-            try:
-                policies[reference] = catalog.registry.resolve(reference).mirror
-            except UnknownRoleReference:
-                policies[reference] = None
-        return policies[reference]
+        versions = policies.get(role)
+        return versions.get(version) if versions is not None else None
 
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         if self._closed or summary.role_version is None:
             return
-        reference = f"{summary.role}@{summary.role_version}"
-        policy = self._policy(reference)
+        policy = self._policy(summary.role, summary.role_version)
         if policy is None or policy.share <= 0 or self._sample() >= policy.share:
             return
+        reference = f"{summary.role}@{summary.role_version}"
         if self._running.get(reference, 0) >= policy.max_concurrency:
             self._count(names.MIRROR_SHED, None)
             return
@@ -198,3 +194,12 @@ class Mirror(NullObserver):
             await self._client.aclose()
         if self.sink is not None:
             await asyncio.to_thread(self.sink.close)
+
+
+def _mirror_sections(catalog: RoleCatalog) -> dict[str, dict[str, MirrorPolicy]]:
+    """name → version → mirror policy, for the role versions that have one."""
+    sections: dict[str, dict[str, MirrorPolicy]] = {}
+    for role in catalog.registry.all_versions():
+        if role.mirror is not None:
+            sections.setdefault(role.name, {})[role.version] = role.mirror
+    return sections
