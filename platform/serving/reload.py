@@ -107,14 +107,14 @@ class RoleReloader:
 
     async def reload(self, trigger: str) -> ReloadResult:
         async with self._lock:
+            old = self._service.catalog
             try:
                 registry = await asyncio.to_thread(self._validated)
+                backends = self._build_backends(registry, old)  # e.g. an API key variable not set
             except ConfigError as exc:
                 self._count(names.RELOAD_REFUSED)
                 logger.error("role reload (%s) refused; the loaded roles keep serving: %s", trigger, exc)
                 return ReloadResult(names.RELOAD_REFUSED, str(exc))
-            old = self._service.catalog
-            backends = self._build_backends(registry, old)
             removed = {
                 role.reference: old.backend(role)
                 for role in old.registry.all_versions()
@@ -127,6 +127,7 @@ class RoleReloader:
             self._count(names.RELOAD_APPLIED)
             change = describe_change(old.registry, registry)
             logger.warning("role reload (%s) applied: %s", trigger, change)
+            self._retiring.append(old)  # now, not in the task: a shutdown may come before it starts
             self._later(self._retire(removed, old))
             return ReloadResult(names.RELOAD_APPLIED, change)
 
@@ -138,7 +139,6 @@ class RoleReloader:
 
     async def _retire(self, removed: dict[str, InferenceBackend], old: RoleCatalog) -> None:
         """After the drain, forget the removed versions and close the old backends nothing uses."""
-        self._retiring.append(old)
         await asyncio.sleep(self._drain_s(old))
         current = self._service.catalog
         retired = {ref: b for ref, b in current.retired.items() if ref not in removed}
