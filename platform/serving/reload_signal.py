@@ -21,12 +21,20 @@ from types import FrameType
 RELOAD_SIGNAL = getattr(signal, "SIGHUP", None)
 
 
-def ignore_hangup_until_served() -> None:
+# Set by a SIGHUP that came while the process was starting; the lifespan reloads once it runs.
+_hangup_while_starting = threading.Event()
+
+
+def _remember_hangup(sig: int, frame: FrameType | None) -> None:
+    _hangup_while_starting.set()
+
+
+def defer_hangup_until_served() -> None:
     """In a `--workers` child, before its lifespan runs: SIGHUP's default action would end the
-    process, and the supervisor forwards SIGHUP to workers that may still be starting (they read
-    the role files a moment ago anyway)."""
+    process, and the supervisor forwards SIGHUP to workers that may still be starting. It is
+    remembered instead, and the reload runs as soon as the lifespan does."""
     if RELOAD_SIGNAL is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(RELOAD_SIGNAL, signal.SIG_IGN)
+        signal.signal(RELOAD_SIGNAL, _remember_hangup)
 
 
 @contextmanager
@@ -43,6 +51,9 @@ def reload_on_hangup(request_reload: Callable[[str], None]) -> Iterator[None]:
             loop.call_soon_threadsafe(request_reload, "SIGHUP")
 
     signal.signal(RELOAD_SIGNAL, handle)
+    if _hangup_while_starting.is_set():
+        _hangup_while_starting.clear()
+        loop.call_soon(request_reload, "SIGHUP during start-up")
     try:
         yield
     finally:

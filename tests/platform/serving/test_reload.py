@@ -238,11 +238,14 @@ def test_with_several_workers_sighup_reloads_every_worker_in_place(
     service = service_factory(roles_path=folder, extra_args=["--workers", "2"])
     url = service.url  # type: ignore[attr-defined]
     # Each worker adds its concurrency limit (256) to the gauge once its lifespan runs.
-    _wait_for(lambda: _sample(url, "rolescope_concurrency_limit") == 512, timeout=30)
+    _wait_for(lambda: _sample(url, "rolescope_concurrency_limit") == 512, timeout=60)
     _write_version(folder, "sherlock-1.3.yaml", "1.3", greeting=NEW_GREETING)
     os.kill(service.pid, signal.SIGHUP)  # type: ignore[attr-defined]
     # Both workers count into one multiprocess registry: one applied reload each.
-    _wait_for(lambda: _reload_count(url, "applied") == 2)
+    try:
+        _wait_for(lambda: _reload_count(url, "applied") == 2, timeout=30)
+    except AssertionError:
+        raise AssertionError(service.log()) from None  # type: ignore[attr-defined]
     for _ in range(10):
         assert _versions(url)["sherlock"] == ["1.2", "1.3"]
     assert service.process.poll() is None  # type: ignore[attr-defined]
