@@ -212,6 +212,8 @@ class GateSpec(_Strict):
     relative_tolerance: RelativeTolerance = Field(default_factory=RelativeTolerance)
     memory: MemoryTolerance = Field(default_factory=MemoryTolerance)
     goodput: Goodput = Field(default_factory=Goodput)
+    # `rolescope diff`: the share of mirrored pairs a field may differ in beyond the noise.
+    diff_tolerance: float = Field(default=0.05, gt=0, lt=1)
 
 
 class OperationalSpec(_Strict):

@@ -205,6 +205,22 @@ class ServiceMetrics:
             registry=reg, multiprocess_mode="max",
         )
         self.build_info.labels(version, platform.python_version()).set(1)
+        self.role_reloads = Counter(
+            _base(names.ROLE_RELOADS_TOTAL), "Role-file reloads, applied or refused (the old roles kept).",
+            (names.LABEL_OUTCOME,), registry=reg,
+        )
+        self.mirror_requests = Counter(
+            _base(names.MIRROR_REQUESTS_TOTAL), "Requests mirrored to a candidate (shed: not sent).",
+            (names.LABEL_OUTCOME,), registry=reg,
+        )
+        self.mirror_duration = Histogram(
+            names.MIRROR_REQUEST_DURATION, "Mirrored request duration, until the candidate's last byte.",
+            (names.LABEL_OUTCOME,), buckets=names.GENAI_DURATION_BUCKETS, registry=reg,
+        )
+        for outcome in names.RELOAD_OUTCOMES:
+            self.role_reloads.labels(outcome)
+        for outcome in names.MIRROR_OUTCOMES:
+            self.mirror_requests.labels(outcome)
         # Pre-create the drop series so a dashboard shows 0 rather than "no data".
         for reason in (names.DROP_REASON_QUEUE_FULL, names.DROP_REASON_EXPORT_FAILED):
             self.telemetry_dropped.labels(names.SIGNAL_SPANS, reason)
@@ -353,6 +369,16 @@ class ServiceMetrics:
             labels = REQUEST_LABELS.get()
             if labels is not None:
                 labels.failed_status = summary.status
+
+    # --- role reloads and mirroring (called by the composition root) -----------------------
+    def role_reload(self, outcome: str) -> None:
+        self.role_reloads.labels(outcome).inc()
+
+    def mirror_request(self, outcome: str, seconds: float | None) -> None:
+        """One mirrored request; `seconds` is None when it was shed before it was sent."""
+        self._child(self.mirror_requests, (outcome,)).inc()
+        if seconds is not None:
+            self._child(self.mirror_duration, (outcome,)).observe(seconds)
 
     # --- telemetry about telemetry ------------------------------------------------------
     def count_dropped(self, signal: str, reason: str, amount: int = 1) -> None:

@@ -37,6 +37,11 @@ MEMORY_ALLOCATIONS_PER_REQUEST = "rolescope_memory_allocations_per_request"  # g
 MEMORY_BASELINE_BYTES_PER_REQUEST = "rolescope_memory_baseline_bytes_per_request"  # gauge: kind
 BUILD_INFO = "rolescope_build_info"  # gauge = 1: version, python
 
+# --- service: role reloads and shadow mirroring ----------------------------------
+ROLE_RELOADS_TOTAL = "rolescope_role_reloads_total"  # counter: outcome (applied, refused)
+MIRROR_REQUESTS_TOTAL = "rolescope_mirror_requests_total"  # counter: outcome (ok, failed, timeout, shed)
+MIRROR_REQUEST_DURATION = "rolescope_mirror_request_duration_seconds"  # histogram: outcome
+
 # --- load generator (Locust) ----------------------------------------------------
 LOAD_USERS = "rolescope_load_users"  # gauge
 LOAD_REQUESTS_TOTAL = "rolescope_load_requests_total"  # counter: name, method
@@ -60,6 +65,7 @@ LABEL_STORE_BACKEND = "backend"
 LABEL_SIGNAL = "signal"
 LABEL_KIND = "kind"
 LABEL_NAME = "name"
+LABEL_OUTCOME = "outcome"
 
 # Route label of WebSocket chat turns (`/v1/ws` and `/role/{name}`), each counted like one request.
 WEBSOCKET_ROUTE = "ws"
@@ -94,6 +100,18 @@ STORE_DURATION_BUCKETS: tuple[float, ...] = (
 # Latency thresholds of the default SLO spec; each one is an explicit bucket boundary above.
 DEFAULT_SLO_TTFT_SECONDS = 0.5
 DEFAULT_SLO_REQUEST_DURATION_SECONDS = 5.0
+
+# Label values of rolescope_role_reloads_total.
+RELOAD_APPLIED = "applied"
+RELOAD_REFUSED = "refused"
+RELOAD_OUTCOMES: tuple[str, ...] = (RELOAD_APPLIED, RELOAD_REFUSED)
+# Label values of rolescope_mirror_requests_total: answered (any status), no answer (connection
+# refused, transport error), past its timeout, or not sent because the mirror's cap was full.
+MIRROR_OK = "ok"
+MIRROR_FAILED = "failed"
+MIRROR_TIMEOUT = "timeout"
+MIRROR_SHED = "shed"
+MIRROR_OUTCOMES: tuple[str, ...] = (MIRROR_OK, MIRROR_FAILED, MIRROR_TIMEOUT, MIRROR_SHED)
 
 # Label values of rolescope_telemetry_dropped_total.
 SIGNAL_SPANS = "spans"

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tune",
     "capacity",
     "gate",
+    "diff",
     "slo",
     "dashboards",
 )

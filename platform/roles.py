@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from rolescope.errors import ConfigError
+from rolescope.mirror_policy import MirrorPolicy, mirror_target_problems
 from rolescope.release_policy import ReleaseSpec
 from rolescope.role_registry import VERSION_PATTERN, VERSION_SEPARATOR, RoleRegistry, version_key
 from rolescope.settings import FaultSettings
@@ -178,6 +179,7 @@ class Role(_Strict):
     release: ReleaseSpec | None = Field(
         default=None, description="how requests that pin no version split across the role's versions"
     )
+    mirror: MirrorPolicy | None = None  # shadow-mirror a share of requests to a candidate
 
     @field_validator("version", mode="before")
     @classmethod
@@ -274,9 +276,13 @@ def load_roles(path: Path, *, defaults: Mapping[str, str] | None = None) -> Role
         origin[key] = file
     release_defaults = _check_releases(roles, origin)
     try:
-        return RoleRegistry(roles, defaults={**release_defaults, **(defaults or {})})
+        registry = RoleRegistry(roles, defaults={**release_defaults, **(defaults or {})})
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    problems = mirror_target_problems(registry)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return registry
 
 
 def _check_releases(roles: list[Role], origin: Mapping[tuple[str, tuple[int, ...]], Path]) -> dict[str, str]:

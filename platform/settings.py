@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     ws_allowed_origins: str | None = Field(
         default=None, description="comma-separated origins allowed besides the same host ('*' = any)"
     )
+    mirror_pairs_path: Path | None = Field(
+        default=None, description="mirrored exchanges as redacted pairs (JSONL)"
+    )
+    watch_roles: bool = Field(default=False, description="reload role files when they change (as on SIGHUP)")
+    watch_interval_s: float = Field(default=1.0, gt=0, le=3600, description="how often --watch looks")
     measure_memory_dir: Path | None = Field(
         default=None, description="run under memray and write allocations per request here (one worker)"
     )

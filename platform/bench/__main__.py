@@ -34,6 +34,7 @@ BENCHMARKS: tuple[str, ...] = (
     "service_overhead",
     "connections",
     "load_generator_ceiling",
+    "mirroring",
 )
 # Run only when named: they install the peer tools (several GB) into their own environments once.
 ON_REQUEST: frozenset[str] = frozenset({"peer_agreement", "load_generator_ceiling"})

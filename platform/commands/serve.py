@@ -83,6 +83,22 @@ def register(app: typer.Typer) -> None:
                 "URI becomes the session owner",
             ),
         ] = None,
+        mirror_pairs: Annotated[
+            Path | None,
+            typer.Option(
+                "--mirror-pairs",
+                help="write mirrored exchanges (roles with a `mirror:` section) as redacted pairs (JSONL) "
+                "for `rolescope diff`",
+            ),
+        ] = None,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                help="reload role files when they change, as on SIGHUP (validated first; a bad one is "
+                "refused and the loaded roles keep serving)",
+            ),
+        ] = False,
         measure_memory: Annotated[
             Path | None,
             typer.Option(
@@ -106,6 +122,8 @@ def register(app: typer.Typer) -> None:
           rolescope serve --fault cpu_per_token_us=200 --fault error_rate=0.05
 
           rolescope serve --capture shadow.jsonl --capture-sample 0.2
+
+          rolescope serve --config roles/ --watch   # or: kill -HUP <pid> after editing roles/
 
           rolescope serve --api-keys-file keys.txt --metrics-port 9464
 
@@ -137,10 +155,13 @@ def register(app: typer.Typer) -> None:
             "tls_cert": tls_cert,
             "tls_key": tls_key,
             "tls_client_ca": tls_client_ca,
+            "mirror_pairs_path": mirror_pairs,
         }
         overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
         if access_log:
             overrides["access_log"] = True
+        if watch:
+            overrides["watch_roles"] = True
         try:
             if fault:
                 overrides["faults"] = FaultSettings(**parse_faults(fault))  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ from rolescope.service.errors import (
 from rolescope.service.idempotency import ChatIdempotency
 from rolescope.service.limits import Limits, check_turns
 from rolescope.service.observer import ChatObserver, ExchangeSummary, NullObserver
+from rolescope.service.role_catalog import RoleCatalog
 from rolescope.service.routing import routed_reference
 from rolescope.service.store_calls import TimedStore
 from rolescope.storage.base import ExchangeRecord, MemoryPolicyView, SessionRecord, SessionStore, Turn
@@ -122,6 +123,7 @@ class ChatReply:
             "session_id": self.session_id,
             "trace_id": self.trace_id,
             "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens},
+            "role_version": self.role_version,
         }
 
 
@@ -170,20 +172,38 @@ class ChatService:
     ) -> None:
         if not roles:
             raise ValueError("ChatService needs at least one role")
-        # As a mapping: name → default version; `role()` also resolves `name@version`.
-        self.roles = as_registry(roles)
-        self.default_role = next(iter(self.roles))
-        self._backends = backends
+        self._catalog = RoleCatalog(as_registry(roles), backends)
         self.observer: ChatObserver = observer or NullObserver()
         self.store = TimedStore(store, self.observer)
         self._max_message_chars = max_message_chars
         self.limits = limits or Limits(max_message_chars=max_message_chars)
         self.idempotency = ChatIdempotency(lambda owner, key: self.store.find_idempotent(owner, key, None))
 
+    @property
+    def catalog(self) -> RoleCatalog:
+        return self._catalog
+
+    @property
+    def roles(self) -> RoleRegistry[Role]:
+        """As a mapping: name → default version; `role()` also resolves `name@version`."""
+        return self._catalog.registry
+
+    @property
+    def default_role(self) -> str:
+        return next(iter(self._catalog.registry))
+
+    def replace_catalog(self, catalog: RoleCatalog) -> None:
+        """Serve `catalog` from the next request on (a hot reload). One assignment: requests already
+        prepared keep the `Role` they resolved, and its backend stays reachable."""
+        if not catalog.registry:
+            raise ValueError("a role catalog needs at least one role")
+        self._catalog = catalog
+
     def role(self, reference: str | None) -> Role:
         """The role a request names: `name` (its default version), `name@version`, or the default role."""
         try:
-            return self.roles.resolve(reference or self.default_role)
+            registry = self._catalog.registry  # read once: a reload may swap it meanwhile
+            return registry.resolve(reference or next(iter(registry)))
         except UnknownRoleReference as exc:
             raise UnknownRole(exc.message) from None
 
@@ -195,8 +215,7 @@ class ChatService:
 
     def backend(self, role: Role) -> InferenceBackend:
         # Keyed per version (`name@version`) when versions differ in backend, else by role name.
-        backend = self._backends.get(role.reference)
-        return backend if backend is not None else self._backends[role.name]
+        return self._catalog.backend(role)
 
     def _check_message(self, message: str) -> None:
         if not message.strip():
@@ -337,7 +356,14 @@ class ChatService:
         await self.store.save_exchange(exchange, policy_view(role), parent)
         return reply
 
-    def _report(self, prepared: PreparedChat, status: int, ttft_s: float | None, output_tokens: int) -> None:
+    def _report(
+        self,
+        prepared: PreparedChat,
+        status: int,
+        ttft_s: float | None,
+        output_tokens: int,
+        reply: ChatReply | None = None,
+    ) -> None:
         command = prepared.command
         # The exchange is stored or has failed: a retry with the same Idempotency-Key may run now.
         self.idempotency.release(command.owner, command.idempotency_key)
@@ -354,6 +380,9 @@ class ChatService:
                 ttft_s=ttft_s,
                 output_tokens=output_tokens,
                 role_version=prepared.role.version,
+                content=reply.content if reply is not None else None,
+                confidence=reply.confidence_score if reply is not None else None,
+                history=prepared.inputs.history,
             )
         )
 
@@ -391,7 +420,7 @@ class ChatService:
         if prepared.replay is not None:
             return prepared.replay
         role, backend = prepared.role, self.backend(prepared.role)
-        status, output_tokens, ttft = 500, 0, None
+        status, output_tokens, ttft, reply = 500, 0, None, None
         with tracer.start_as_current_span("chat", attributes=role_attributes(role)) as span:
             trace_id = trace_id_of(span)
             span.set_attribute("rolescope.session.new", prepared.command.session_id is None)
@@ -425,7 +454,7 @@ class ChatService:
                 status = exc.status
                 raise
             finally:
-                self._report(prepared, status, ttft, output_tokens)
+                self._report(prepared, status, ttft, output_tokens, reply)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[StreamEvent]:
         if prepared.replay is not None:
@@ -437,6 +466,7 @@ class ChatService:
         inference_span = self.inference_span(role, span)
         status, ttft, pieces = 499, None, []  # 499: the client went away before the end
         usage, confidence = Usage(0, 0), DEFAULT_CONFIDENCE
+        reply: ChatReply | None = None
         try:
             started = time.perf_counter()
             try:
@@ -478,7 +508,7 @@ class ChatService:
         finally:
             span.set_attribute("http.response.status_code", status)
             span.end()
-            self._report(prepared, status, ttft, usage.output_tokens)
+            self._report(prepared, status, ttft, usage.output_tokens, reply)
 
     async def history(self, session_id: str, owner: str | None) -> tuple[Role, SessionRecord]:
         """A session's turns, for its owner only; 404 for anyone else, as if it did not exist."""

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from rolescope.inference.base import ChatMessage
+
 logger = logging.getLogger("rolescope.service.observer")
 
 
@@ -31,6 +33,11 @@ class ExchangeSummary:
     output_tokens: int
     max_tokens: int | None = None  # the output-token limit the request asked for, when it said
     role_version: str | None = None  # the version that answered
+    # What shadow mirroring pairs with a candidate's answer: its text and confidence (None when it
+    # failed), and the history its prompt carried.
+    content: str | None = None
+    confidence: float | None = None
+    history: tuple[ChatMessage, ...] = ()
 
 
 @runtime_checkable
@@ -118,6 +125,10 @@ class CompositeObserver:
     def __init__(self, *observers: ChatObserver) -> None:
         self._observers = observers
         self._failed_hooks: set[tuple[int, str]] = set()
+
+    @property
+    def observers(self) -> tuple[ChatObserver, ...]:
+        return self._observers
 
     def _each(self, hook: str, *args: object, **keywords: object) -> None:
         for index, observer in enumerate(self._observers):

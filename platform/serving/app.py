@@ -24,6 +24,7 @@ from rolescope.serving.components import components_of
 from rolescope.serving.heap import freeze_startup_heap
 from rolescope.serving.lifespan import service_lifespan
 from rolescope.serving.middleware_stack import install_middleware
+from rolescope.serving.reload_signal import defer_hangup_until_served
 from rolescope.serving.wiring import build_components
 from rolescope.settings import Settings
 from rolescope.storage.base import SessionStore
@@ -73,6 +74,7 @@ def running(app: FastAPI) -> AbstractAsyncContextManager[None]:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-worker serving: settings come from ROLESCOPE_* variables."""
+    defer_hangup_until_served()
     app = create_app(Settings())
     freeze_startup_heap()  # each worker process, as the single-process server does once it listens
     return app

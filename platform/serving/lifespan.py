@@ -2,9 +2,11 @@
 
 Start-up, in order: the memory meter (so its window covers everything), the
 telemetry flush (registered early, so spans from the rest of shutdown are still
-exported), the session store, the inference backends, shadow-traffic capture,
-the metrics port, and last the drain hook on the server's exit signals (which
-lets open WebSockets close with their terminal frames before the server goes on).
+exported), the session store, the inference backends, shadow mirroring (its
+running mirrors are cancelled at shutdown), role reloads (SIGHUP, `--watch`),
+shadow-traffic capture, the metrics port, and last the drain hook on the server's
+exit signals (which lets open WebSockets close with their terminal frames before
+the server goes on).
 Shutdown undoes them the other way round: the drain hook goes first, the meter
 stops last. A resource that fails to start unwinds the ones entered before it.
 """
@@ -14,11 +16,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from rolescope.inference.base import InferenceBackend
 from rolescope.serving.components import ServiceComponents
 from rolescope.serving.exit_signals import call_on_hangup, drain_on_exit_signals
 from rolescope.serving.memory_meter import metering
 from rolescope.serving.metrics_port import metrics_port_served
+from rolescope.serving.reload_signal import reload_on_hangup
 from rolescope.serving.tls import reload_server_certificates
 from rolescope.storage.base import SessionStore
 
@@ -32,9 +34,22 @@ async def _opened(store: SessionStore) -> AsyncIterator[None]:
         await store.close()
 
 
-async def _close_backends(backends: list[InferenceBackend]) -> None:
-    for backend in backends:
+async def _close_backends(components: ServiceComponents) -> None:
+    # The backends serving at shutdown: a reload may have replaced those of start-up.
+    for backend in components.distinct_backends():
         await backend.aclose()
+
+
+@asynccontextmanager
+async def _reloading(components: ServiceComponents) -> AsyncIterator[None]:
+    reloader = components.reloader
+    if components.settings.watch_roles:
+        reloader.start_watching(components.settings.watch_interval_s)
+    try:
+        with reload_on_hangup(reloader.request):
+            yield
+    finally:
+        await reloader.aclose()
 
 
 @asynccontextmanager
@@ -45,7 +60,10 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
         if components.telemetry is not None:
             stack.callback(components.telemetry.close)
         await stack.enter_async_context(_opened(components.store))
-        stack.push_async_callback(_close_backends, components.distinct_backends())
+        stack.push_async_callback(_close_backends, components)
+        components.mirror.start()
+        stack.push_async_callback(components.mirror.aclose)  # before the backends it answers with
+        await stack.enter_async_context(_reloading(components))
         if components.capture is not None:
             components.capture.start()
             stack.callback(components.capture.close)

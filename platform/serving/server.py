@@ -12,6 +12,7 @@ The last line is printed only after the socket is bound, with the actual port
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from rolescope.errors import EnvironmentProblem
 from rolescope.roles import load_roles
 from rolescope.serving.app import create_app
 from rolescope.serving.heap import freeze_startup_heap
+from rolescope.serving.supervisor import run_workers
 from rolescope.serving.tls import TlsFiles, require_valid_tls, uvicorn_tls_options
 from rolescope.serving.tls_protocols import protocol_options
 from rolescope.serving.wiring import build_store
@@ -134,9 +136,8 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         _banner_before_listen(settings, say, tls)
         os.environ.update(settings_as_env(settings))
         say(f"🚀 HTTP server listening on :{settings.port}")
-        uvicorn.run(
-            APP_FACTORY, factory=True, workers=settings.workers, **common
-        )
+        with contextlib.suppress(KeyboardInterrupt):
+            run_workers(APP_FACTORY, workers=settings.workers, **common)
         return
     app = create_app(settings)
     _banner_before_listen(settings, say, tls)

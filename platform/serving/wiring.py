@@ -18,33 +18,54 @@ from rolescope.exporters.telemetry import Telemetry, start_telemetry
 from rolescope.inference.base import InferenceBackend
 from rolescope.memory.live import LiveMemoryMeter
 from rolescope.memory.model import Baseline
-from rolescope.role_registry import as_registry
+from rolescope.mirroring.wiring import build_mirror
+from rolescope.role_registry import RoleRegistry, as_registry
 from rolescope.roles import Role, load_roles
 from rolescope.service.admission import AdmissionLimiter
 from rolescope.service.auth import ApiKeys
 from rolescope.service.chat import ChatService
 from rolescope.service.limits import Limits
 from rolescope.service.observer import ChatObserver, CompositeObserver
+from rolescope.service.role_catalog import RoleCatalog
 from rolescope.service.shutdown import DrainSignal
 from rolescope.service.ws_frames import parse_origins
 from rolescope.service.ws_hub import OpenWebSockets, WsPolicy
 from rolescope.serving.components import ServiceComponents
+from rolescope.serving.reload import RoleReloader
 from rolescope.settings import FaultSettings, Settings
 from rolescope.storage.base import SessionStore
 
 
-def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str, InferenceBackend]:
+def build_backends(
+    roles: Mapping[str, Role], faults: FaultSettings, *, previous: RoleCatalog | None = None
+) -> dict[str, InferenceBackend]:
     """One backend per role version (`name@version`); simulator roles share one simulator (one fault
-    stream per process), except a version with faults of its own (`inference.faults`)."""
+    stream per process), except a version with faults of its own (`inference.faults`). With
+    `previous` (a reload), its shared simulator and every HTTP backend whose endpoint is unchanged
+    are kept, so connections and the fault stream carry on."""
     from rolescope.inference.openai_http import OpenAIHttpBackend
     from rolescope.inference.simulator import SimulatorBackend
 
-    simulator = SimulatorBackend(faults)
+    kept: dict[str, tuple[Role, InferenceBackend]] = {}
+    simulator: SimulatorBackend | None = None
+    if previous is not None:
+        for old in previous.registry.all_versions():
+            backend = previous.backend(old)
+            kept[old.reference] = (old, backend)
+            # The shared simulator, not one a version built for its own faults.
+            own_faults = old.inference.faults is not None and old.inference.faults.as_settings().active
+            if isinstance(backend, SimulatorBackend) and not own_faults:
+                simulator = backend
+    simulator = simulator or SimulatorBackend(faults)
     backends: dict[str, InferenceBackend] = {}
     for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
             spec = role.inference
             assert spec.base_url is not None  # guaranteed by the role model
+            old_role, old_backend = kept.get(role.reference, (None, None))
+            if old_role is not None and old_backend is not None and _same_endpoint(old_role, role):
+                backends[role.reference] = old_backend
+                continue
             tls = ClientTls(ca_file=spec.ca_file, client_cert=spec.client_cert, client_key=spec.client_key)
             if problems := tls.problems(f"role {role.reference} inference"):
                 raise ConfigError("; ".join(problems))
@@ -54,6 +75,13 @@ def build_backends(roles: Mapping[str, Role], faults: FaultSettings) -> dict[str
         else:
             backends[role.reference] = simulator
     return backends
+
+
+def _same_endpoint(old: Role, new: Role) -> bool:
+    return old.inference.backend == new.inference.backend and (
+        old.inference.base_url,
+        old.inference.api_key_env,
+    ) == (new.inference.base_url, new.inference.api_key_env)
 
 
 def build_store(settings: Settings, first_role: str) -> SessionStore:
@@ -118,6 +146,36 @@ def _memory_meter(
     return LiveMemoryMeter(settings.measure_memory_dir, {n: r.version for n, r in roles.items()}, publish)
 
 
+def _reloader(settings: Settings, service: ChatService, telemetry: Telemetry | None) -> RoleReloader:
+    def rebuild(registry: RoleRegistry[Role], previous: RoleCatalog) -> dict[str, InferenceBackend]:
+        return build_backends(registry, settings.faults, previous=previous)
+
+    def relabel(registry: RoleRegistry[Role]) -> None:
+        if telemetry is not None:
+            # Every version a reload brings is a label value too, or its series would read `<other>`.
+            every = registry.all_versions()
+            telemetry.metrics.set_label_sets(
+                registry, {r.inference.model for r in every}, [(r.name, r.version) for r in every]
+            )
+
+    return RoleReloader(
+        service,
+        settings.roles_path,
+        rebuild,
+        on_applied=relabel,
+        count=telemetry.metrics.role_reload if telemetry is not None else _ignore_outcome,
+        grace_s=settings.shutdown_timeout_s,
+    )
+
+
+def _ignore_outcome(outcome: str) -> None:
+    return None
+
+
+def _ignore_mirror(outcome: str, seconds: float | None) -> None:
+    return None
+
+
 def _ignore_drop(signal: str, reason: str, amount: int) -> None:
     return None
 
@@ -151,11 +209,18 @@ def build_components(
     )
     # Shadow-traffic capture (opt-in) counts the records it drops on the service metrics.
     capture = build_capture(settings, telemetry.metrics.count_dropped if telemetry else _ignore_drop)
+    # Shadow mirroring answers candidates through the chat service, which is built after its observers.
+    mirror = build_mirror(
+        settings,
+        lambda: service,
+        telemetry.metrics.mirror_request if telemetry else _ignore_mirror,
+        telemetry.metrics.count_dropped if telemetry else _ignore_drop,
+    )
     service = ChatService(
         roles,
         backends,
         store,
-        observer=one_observer(observer, capture, telemetry.metrics if telemetry else None),
+        observer=one_observer(observer, capture, mirror, telemetry.metrics if telemetry else None),
         max_message_chars=settings.max_message_chars,
         limits=limits_from(settings),
     )
@@ -168,11 +233,11 @@ def build_components(
         ),
         admission=admission,
         settings=settings,
-        roles=roles,
         store=store,
-        backends=backends,
         api_keys=api_keys,
         telemetry=telemetry,
         capture=capture,
         memory_meter=_memory_meter(settings, roles, telemetry) if settings.measure_memory_dir else None,
+        reloader=_reloader(settings, service, telemetry),
+        mirror=mirror,
     )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from rolescope.exporters import names
+from rolescope.service.observer import CompositeObserver
 from rolescope.serving.app import create_app, running
 from rolescope.serving.components import ServiceComponents, components_of
 from rolescope.settings import Settings
@@ -38,8 +39,11 @@ def test_the_chat_service_reports_to_the_metrics_it_was_built_with(
     components = components_of(app)
     assert isinstance(components, ServiceComponents)
     assert components.metrics is not None
-    # One observer, given through the constructor, and the store calls timed with that same observer.
-    assert components.chat_service.observer is components.metrics
+    # One observer, given through the constructor (the mirror and the metrics, composed once), and the
+    # store calls timed with that same observer.
+    observer = components.chat_service.observer
+    assert isinstance(observer, CompositeObserver)
+    assert observer.observers == (components.mirror, components.metrics)
     assert components.chat_service.store.inner is components.store
 
     async def scenario() -> tuple[list[int], str]:
