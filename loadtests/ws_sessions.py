@@ -116,6 +116,9 @@ class WsSessions:
             ssl=self._tls,
             compression=None,  # per-message compression would delay and batch the token frames
             max_size=None,
+            # Each turn is read to its end at once, so frames never pile up; without a queue bound
+            # the client never pauses its reader, a lock handoff between greenlets under gevent.
+            max_queue=None,
         )
 
     def close(self, session_id: str) -> None:

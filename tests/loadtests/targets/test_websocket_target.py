@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +93,8 @@ def _counting_proxy(upstream: str) -> Iterator[tuple[str, list[int]]]:
             pass
         finally:
             for end in (source, sink):
-                try:
+                with suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def serve() -> None:
         while True:
@@ -198,7 +196,8 @@ def test_check_before_load_lists_roles_over_http_and_sends_a_turn_over_the_webso
     assert probe.trials[0].output_tokens > 1
     monkeypatch.setenv("ROLESCOPE_LOAD_API_KEY", "wrong-key-0123456789")
     refused = judge_preflight(*check_target(svc.url, target, traffic, "stream", 10))
-    assert [f.text for f in refused] == ["the target refused the API key from $ROLESCOPE_LOAD_API_KEY (HTTP 401)"]
+    expected = "the target refused the API key from $ROLESCOPE_LOAD_API_KEY (HTTP 401)"
+    assert [f.text for f in refused] == [expected]
 
 
 def test_rolescope_load_api_websocket_from_the_command_line(
