@@ -214,5 +214,5 @@ def test_rolescope_load_api_websocket_from_the_command_line(
     assert result.returncode == 0, result.stdout + result.stderr
     samples = read_samples(out / "samples.jsonl")
     assert samples and all(s.ok and s.name == "ws" for s in samples)
-    assert json.loads((out / "settings.json").read_text())["target"]["api"] == "websocket"
+    assert json.loads((out / "settings.json").read_text())["options"]["target"]["api"] == "websocket"
     assert time.monotonic() - started < 100
