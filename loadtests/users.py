@@ -80,7 +80,7 @@ class ReplayUserBase(FastHttpUser):
         if sessions is None:
             return
         if self.replay.config.open_model:
-            sessions.close_all()  # every user stops together; the first to stop closes the process's
+            sessions.close_idle()  # sessions are shared: each stopping user closes those now unused
         else:
             sessions.close(self._session_id)
 

@@ -58,6 +58,7 @@ class WsSessions:
         self._tls = tls if urlsplit(host).scheme in ("https", "wss") else None
         self._open: dict[str, ClientConnection] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._waiting: dict[str, int] = {}  # turns holding or waiting for each session's lock
         self.opened = 0  # connections opened so far, for tests and the curious
 
     def open_count(self) -> int:
@@ -66,10 +67,18 @@ class WsSessions:
     def turn(self, session_id: str, call: HttpCall, reader: FrameReader, *, last: bool) -> WsOutcome:
         """Send the call's frame on the session's connection and feed `reader` until the turn ends."""
         lock = self._locks.setdefault(session_id, threading.Lock())
-        with lock:
-            outcome = self._turn(session_id, call, reader)
-            if last or outcome.failure is not None:
-                self.close(session_id)
+        self._waiting[session_id] = self._waiting.get(session_id, 0) + 1
+        try:
+            with lock:
+                outcome = self._turn(session_id, call, reader)
+                if last or outcome.failure is not None:
+                    self.close(session_id)
+        finally:
+            # The lock outlives the turn while another turn of the session waits for it: a fresh
+            # lock would let two turns share (and one close) the connection.
+            self._waiting[session_id] -= 1
+            if not self._waiting[session_id]:
+                del self._waiting[session_id]
                 self._locks.pop(session_id, None)
         return outcome
 
@@ -126,6 +135,8 @@ class WsSessions:
         if connection is not None:
             connection.close()
 
-    def close_all(self) -> None:
+    def close_idle(self) -> None:
+        """Close every connection no turn is using (a turn in flight closes its own when done)."""
         for session_id in list(self._open):
-            self.close(session_id)
+            if session_id not in self._waiting:
+                self.close(session_id)
