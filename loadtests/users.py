@@ -76,12 +76,10 @@ class ReplayUserBase(FastHttpUser):
         self._previous_end: float | None = None
 
     def on_stop(self) -> None:
+        # Open-model users share sessions and may stop while others go on: their connections are
+        # closed by each session's last turn, or when the process ends.
         sessions = type(self)._ws_sessions
-        if sessions is None:
-            return
-        if self.replay.config.open_model:
-            sessions.close_idle()  # sessions are shared: each stopping user closes those now unused
-        else:
+        if sessions is not None and not self.replay.config.open_model:
             sessions.close(self._session_id)
 
     def _ws(self) -> WsSessions:

@@ -134,9 +134,3 @@ class WsSessions:
         connection = self._open.pop(session_id, None)
         if connection is not None:
             connection.close()
-
-    def close_idle(self) -> None:
-        """Close every connection no turn is using (a turn in flight closes its own when done)."""
-        for session_id in list(self._open):
-            if session_id not in self._waiting:
-                self.close(session_id)

@@ -216,3 +216,21 @@ def test_rolescope_load_api_websocket_from_the_command_line(
     assert samples and all(s.ok and s.name == "ws" for s in samples)
     assert json.loads((out / "settings.json").read_text())["options"]["target"]["api"] == "websocket"
     assert time.monotonic() - started < 100
+
+
+def test_open_model_shares_each_sessions_connection_between_the_turns_due(
+    tmp_path: Path, service_factory: ServiceFactory, fast_roles_path: Path
+) -> None:
+    svc = service_factory(roles_path=fast_roles_path)
+    sessions = {f"s_open{i}": ["Who?", "Why?", "When?"] for i in range(4)}
+    traffic = write_sessions(tmp_path / "traffic.jsonl", sessions)
+    with _counting_proxy(svc.url) as (proxy_url, accepted):
+        samples = _load(
+            proxy_url, tmp_path / "run", TargetOptions(api="websocket"), traffic, rate=5, duration_s=4
+        )
+    assert len(samples) >= 12 and all(s.ok for s in samples), {s.error for s in samples}
+    assert all(s.intended_start <= s.start + 0.001 and s.ttft_s is not None for s in samples)
+    # Turns of a session reuse its connection: about one connection per session replayed (a turn of the
+    # trace's next cycle may get the lock before the last turn of this one, which then closes it).
+    turns = [(s.session, s.turn, round(s.intended_start % 100, 2)) for s in samples]
+    assert 0 < accepted[0] <= sum(1 for s in samples if s.turn == 0) + 2 < len(samples), (accepted, turns)
