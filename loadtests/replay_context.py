@@ -35,6 +35,7 @@ class ReplayContext:
     _turns: Iterator[PlannedTurn] | None = field(default=None, init=False)
     _clock: ArrivalClock | None = field(default=None, init=False)
     _open_cycle: int = field(default=0, init=False)
+    _last_turns: dict[str, int] | None = field(default=None, init=False)
     # Stateless targets: the conversations in flight in this process (see targets/history.py).
     conversations: ConversationBook = field(init=False)
     adapter: TargetAdapter = field(init=False)
@@ -72,6 +73,12 @@ class ReplayContext:
             self._turns = open_model_turns(self.plans)
         assert self._turns is not None
         return self._clock.next_slot(), next(self._turns)
+
+    def is_last_turn(self, turn: PlannedTurn) -> bool:
+        """Whether no later turn of its session is planned (its WebSocket may then be closed)."""
+        if self._last_turns is None:
+            self._last_turns = {plan.session: plan.turns[-1].turn for plan in self.plans if plan.turns}
+        return self._last_turns.get(turn.session, turn.turn) <= turn.turn
 
     def session_id(self, session: str, cycle: int) -> str:
         # A replayed session must not append to the memory of the original one, nor of earlier replays.

@@ -9,6 +9,8 @@ end-to-end time; an in-stream error or a cut-off stream is a failure although
 the status was 200, and a stream whose tokens all arrive in one read is
 flagged. In the open model every latency counts from the intended send time.
 For stateless targets each session's conversation is resent with every turn.
+Over a WebSocket target each session holds one connection for its turns
+(`ws_sessions.py`); a turn is reported to Locust as a `WS` request.
 
 The concrete classes are made by `locustfile.py`, which gives them the
 process's `ReplayContext`.
@@ -26,8 +28,9 @@ from locust import FastHttpUser, task
 from rolescope.loadtests.collector import SAMPLE_CONTEXT_KEY
 from rolescope.loadtests.replay_context import ReplayContext
 from rolescope.loadtests.schedule import PlannedTurn, turn_send_time
-from rolescope.loadtests.targets.base import HttpCall, Reply, TurnCall, http_error_text
-from rolescope.rundir import RequestSample
+from rolescope.loadtests.targets.base import FrameReader, HttpCall, Reply, TurnCall, http_error_text
+from rolescope.loadtests.ws_sessions import WsSessions, client_tls
+from rolescope.rundir import Kind, RequestSample
 
 
 def _sleep_until(moment: float) -> None:
@@ -58,6 +61,8 @@ class ReplayUserBase(FastHttpUser):
     abstract = True
     replay: ClassVar[ReplayContext]
     force_stream: ClassVar[bool | None] = None  # None: follow the record
+    # WebSocket targets: the process's open connections, one per session in flight.
+    _ws_sessions: ClassVar[WsSessions | None] = None
 
     def on_start(self) -> None:
         runner = self.environment.runner
@@ -69,6 +74,21 @@ class ReplayUserBase(FastHttpUser):
         self._session_id = ""
         self._session_start = 0.0
         self._previous_end: float | None = None
+
+    def on_stop(self) -> None:
+        # Open-model users share sessions and may stop while others go on: their connections are
+        # closed by each session's last turn, or when the process ends.
+        sessions = type(self)._ws_sessions
+        if sessions is not None and not self.replay.config.open_model:
+            sessions.close(self._session_id)
+
+    def _ws(self) -> WsSessions:
+        cls = type(self)
+        if cls._ws_sessions is None:
+            target = self.replay.config.target
+            tls = client_tls(target.insecure, str(target.ca_file) if target.ca_file else None)
+            cls._ws_sessions = WsSessions(self.host or "", self.replay.config.timeout_s, tls)
+        return cls._ws_sessions
 
     def wait_time(self) -> float:
         self._due = self._plan_next()
@@ -96,10 +116,14 @@ class ReplayUserBase(FastHttpUser):
         if due is None:  # the first task runs before any wait
             due = self._plan_next()
             _sleep_until(due.earliest)
-        self.send(due.turn, due.session_id, due.intended, from_intended=due.from_intended)
+        last = self.replay.is_last_turn(due.turn) if due.from_intended else not self._session
+        self.send(due.turn, due.session_id, due.intended, from_intended=due.from_intended, last=last)
         self._previous_end = time.time()
 
-    def send(self, turn: PlannedTurn, session_id: str, intended: float, *, from_intended: bool) -> None:
+    def send(
+        self, turn: PlannedTurn, session_id: str, intended: float, *, from_intended: bool, last: bool = False
+    ) -> None:
+        """One turn; `last`: the session has no more turns, so a WebSocket it holds is closed after."""
         ctx = self.replay
         adapter = ctx.adapter
         stream = turn.stream if self.force_stream is None else self.force_stream
@@ -108,18 +132,24 @@ class ReplayUserBase(FastHttpUser):
         request = adapter.request(call)
         start = time.time()
         origin = intended if from_intended else start
-        sample = self._sample(request.name, turn, intended, start)
-        if request.stream:
+        if adapter.transport == "websocket":
+            sample = self._sample("ws", turn, intended, start, kind="stream")
+            reply = self._send_websocket(request, sample, origin, session_id, last)
+        elif request.stream:
+            sample = self._sample(request.name, turn, intended, start)
             reply = self._send_stream(request, sample, origin)
         else:
+            sample = self._sample(request.name, turn, intended, start)
             reply = self._send_json(request, sample, origin)
         if adapter.stateless and sample.ok:
             ctx.conversations.record(session_id, turn.turn, turn.message, reply.text)
 
-    def _sample(self, kind: str, turn: PlannedTurn, intended: float, start: float) -> RequestSample:
+    def _sample(
+        self, name: str, turn: PlannedTurn, intended: float, start: float, kind: Kind | None = None
+    ) -> RequestSample:
         return RequestSample(
-            name=kind,
-            kind="stream" if kind == "stream" else "chat",
+            name=name,
+            kind=kind or ("stream" if name == "stream" else "chat"),
             intended_start=intended,
             start=start,
             ok=False,
@@ -177,6 +207,28 @@ class ReplayUserBase(FastHttpUser):
             if failure is not None:
                 reply.error = failure
             self._finish(response, sample, reply, origin)
+        return reply
+
+    def _send_websocket(
+        self, request: HttpCall, sample: RequestSample, origin: float, session_id: str, last: bool
+    ) -> Reply:
+        reader = self.replay.adapter.stream_reader()
+        if not isinstance(reader, FrameReader):
+            raise TypeError(f"{type(reader).__name__} cannot read WebSocket frames (it has no `ended`)")
+        outcome = self._ws().turn(session_id, request, reader, last=last)
+        reply = reader.close(time.time())
+        if outcome.failure is not None:
+            reply.error = outcome.failure
+        sample.status = outcome.status
+        _fill(sample, reply, origin, time.time())
+        self.environment.events.request.fire(
+            request_type="WS",
+            name=sample.name,
+            response_time=sample.e2e_s * 1000.0,
+            response_length=len(reply.text),
+            exception=None if sample.ok else RuntimeError(sample.error or f"status {sample.status}"),
+            context={SAMPLE_CONTEXT_KEY: sample},
+        )
         return reply
 
     def _finish(self, response: Any, sample: RequestSample, reply: Reply, origin: float) -> None:

@@ -6,6 +6,12 @@ stateless protocols, the conversation so far); the adapter answers with an
 line with arrival times when streamed, or given the whole body) and ends as a
 `Reply`: token arrival times, output tokens, the reply text and an error. Users,
 shapes, schedules and SLIs only ever see these types, never a protocol.
+
+An adapter declares its `transport`. Over `"http"` the call is sent as it is;
+over `"websocket"` the call's path is the upgrade's, its headers go with the
+upgrade, its body is the one frame a turn sends, and its reader is a
+`FrameReader` fed each frame until `ended`: one connection carries a session's
+turns, so the end of a turn is a frame, not the end of a response.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ApiName = Literal["rolescope", "openai", "template"]
+ApiName = Literal["rolescope", "openai", "template", "websocket"]
+Transport = Literal["http", "websocket"]
 # Fewer tokens than this cannot tell a stream from a single write.
 ALL_AT_ONCE_MIN_TOKENS = 3
 ALL_AT_ONCE_SPAN_S = 0.0005
@@ -129,8 +136,26 @@ class ReplyReader(Protocol):
     def close(self, now: float) -> Reply: ...
 
 
+@runtime_checkable
+class FrameReader(ReplyReader, Protocol):
+    """Reads one turn's WebSocket frames; `ended` once the turn's last frame has arrived."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def status(self) -> int:
+        """200, an error frame's status, or 0 while (or when) no last frame arrived."""
+        ...
+
+
 class TargetAdapter(Protocol):
     """One target protocol. Built once per load process from `TargetOptions`; must be cheap per call."""
+
+    @property
+    def transport(self) -> Transport:
+        """How calls travel: `http` requests, or frames on one `websocket` per session."""
+        ...
 
     @property
     def stateless(self) -> bool:

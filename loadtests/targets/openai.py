@@ -14,7 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rolescope.loadtests.targets.base import HttpCall, Reply, TargetOptions, TurnCall, bearer
+from rolescope.loadtests.targets.base import (
+    HttpCall,
+    Reply,
+    TargetOptions,
+    Transport,
+    TurnCall,
+    bearer,
+)
 from rolescope.loadtests.targets.history import chat_messages
 from rolescope.loadtests.targets.sse_events import SseFramer
 
@@ -104,6 +111,7 @@ class OpenAIStreamReader:
 
 class OpenAIAdapter:
     stateless = True
+    transport: Transport = "http"
 
     def __init__(self, options: TargetOptions, api_key: str | None) -> None:
         self._model = options.model

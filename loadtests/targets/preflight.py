@@ -95,7 +95,7 @@ def _listing(plan: RunPlan, listing: Listing) -> list[Finding]:
         return []
     if listing.names is None:
         got = f"HTTP {listing.status}" if listing.status else (listing.error or "no answer")
-        if plan.api == "rolescope":
+        if plan.api in ("rolescope", "websocket"):
             return [
                 Finding(
                     "error",

@@ -21,13 +21,21 @@ import httpx
 from rolescope.client_tls import ClientTls
 from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.role_selection import role_counts, select_roles, unknown_selected
-from rolescope.loadtests.targets.base import TargetAdapter, TargetOptions, TurnCall, bearer, http_error_text
+from rolescope.loadtests.targets.base import (
+    FrameReader,
+    TargetAdapter,
+    TargetOptions,
+    TurnCall,
+    bearer,
+    http_error_text,
+)
 from rolescope.loadtests.targets.history import load_personas
 from rolescope.loadtests.targets.openai import MODELS_PATH
 from rolescope.loadtests.targets.preflight import Listing, ProbeResult, RunPlan, Trial
 from rolescope.loadtests.targets.registry import api_key, make_adapter
 from rolescope.loadtests.targets.template import TemplateAdapter
 from rolescope.loadtests.traffic_format import TrafficRecord, read_traffic
+from rolescope.loadtests.ws_sessions import WsSessions, client_tls
 
 ROLES_PATH = "/v1/roles"
 MAX_TRIALS = 6
@@ -61,7 +69,7 @@ def plan_run(
         needed = {options.model: sum(counts.values())} if options.model else counts
         served_as = "model"
     else:
-        needed = counts if options.api == "rolescope" else {}
+        needed = counts if options.api in ("rolescope", "websocket") else {}
         served_as = "role"
     return RunPlan(
         api=options.api,
@@ -93,6 +101,21 @@ def _lines(response: httpx.Response) -> Iterator[bytes]:
         yield from complete
     if pending:
         yield pending
+
+
+def _ws_trial(
+    host: str, options: TargetOptions, timeout_s: float, adapter: TargetAdapter, call: TurnCall
+) -> Trial:
+    """One turn on a WebSocket of its own, opened and closed as a one-turn session would."""
+    reader = adapter.stream_reader()
+    if not isinstance(reader, FrameReader):
+        raise TypeError(f"{type(reader).__name__} cannot read WebSocket frames")
+    tls = client_tls(options.insecure, str(options.ca_file) if options.ca_file else None)
+    outcome = WsSessions(host, timeout_s, tls).turn(call.session_id, adapter.request(call), reader, last=True)
+    reply = reader.close(time.time())
+    if outcome.failure is not None:
+        return Trial(call.role, outcome.status or None, outcome.failure)
+    return Trial(call.role, outcome.status, reply.error, reply.output_tokens)
 
 
 def _trial(client: httpx.Client, adapter: TargetAdapter, call: TurnCall) -> Trial:
@@ -182,7 +205,7 @@ def check_target(
         roles_option=roles_option,
     )
     headers = bearer({"Accept": "application/json", **options.headers}, api_key(options))
-    list_path = {"rolescope": ROLES_PATH, "openai": MODELS_PATH}.get(options.api)
+    list_path = {"rolescope": ROLES_PATH, "websocket": ROLES_PATH, "openai": MODELS_PATH}.get(options.api)
     try:
         with httpx.Client(base_url=host, timeout=timeout_s, verify=tls_verify(options)) as client:
             listing = _listing(client, list_path, headers) if list_path else None
@@ -191,8 +214,14 @@ def check_target(
                 list(plan.requests_by_role), options, listing, per_role=list_path is None and sends_role
             )
             calls = _trial_calls(records, options, user, roles)
+
+            def attempt(call: TurnCall) -> Trial:
+                if adapter.transport == "websocket":
+                    return _ws_trial(host, options, timeout_s, adapter, call)
+                return _trial(client, adapter, call)
+
             with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-                trials = tuple(pool.map(lambda call: _trial(client, adapter, call), calls))
+                trials = tuple(pool.map(attempt, calls))
     except httpx.HTTPError as exc:
         return plan, ProbeResult(unreachable=f"{type(exc).__name__}: {exc}"[:300])
     if listing is None and trials and all(t.status is None for t in trials):

@@ -9,6 +9,7 @@ from rolescope.loadtests.targets.base import ApiName, TargetAdapter, TargetOptio
 from rolescope.loadtests.targets.openai import OpenAIAdapter
 from rolescope.loadtests.targets.rolescope import RolescopeAdapter
 from rolescope.loadtests.targets.template import TemplateAdapter
+from rolescope.loadtests.targets.websocket import WebSocketAdapter
 
 AdapterFactory = Callable[[TargetOptions, str | None], TargetAdapter]
 
@@ -16,6 +17,7 @@ ADAPTERS: dict[ApiName, AdapterFactory] = {
     "rolescope": RolescopeAdapter,
     "openai": OpenAIAdapter,
     "template": TemplateAdapter,
+    "websocket": WebSocketAdapter,
 }
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 
 from rolescope.loadtests.sse import StreamParser
-from rolescope.loadtests.targets.base import HttpCall, Reply, TargetOptions, TurnCall, bearer
+from rolescope.loadtests.targets.base import (
+    HttpCall,
+    Reply,
+    TargetOptions,
+    Transport,
+    TurnCall,
+    bearer,
+)
 
 CHAT_PATH = "/v1/chat"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -58,6 +65,7 @@ class RolescopeStreamReader:
 
 class RolescopeAdapter:
     stateless = False
+    transport: Transport = "http"
 
     def __init__(self, options: TargetOptions, api_key: str | None) -> None:
         self._json_headers = bearer({**JSON_HEADERS, **options.headers}, api_key)

@@ -12,7 +12,14 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from rolescope.loadtests.targets.base import HttpCall, Reply, TargetOptions, TurnCall, bearer
+from rolescope.loadtests.targets.base import (
+    HttpCall,
+    Reply,
+    TargetOptions,
+    Transport,
+    TurnCall,
+    bearer,
+)
 from rolescope.loadtests.targets.history import chat_messages
 from rolescope.loadtests.targets.sse_events import SseEvent, SseFramer
 from rolescope.loadtests.targets.template_spec import (
@@ -130,6 +137,8 @@ class TemplateAdapter:
         extra = {**spec.request.headers, **options.headers}
         self._json_headers = bearer({**JSON_HEADERS, **extra}, api_key)
         self._stream_headers = bearer({**STREAM_HEADERS, **extra}, api_key)
+
+    transport: Transport = "http"
 
     @property
     def stateless(self) -> bool:

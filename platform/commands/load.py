@@ -51,7 +51,8 @@ def register(app: typer.Typer) -> None:
         api: str = typer.Option(
             "rolescope",
             "--api",
-            help="Target protocol: rolescope (POST /v1/chat) | openai (/v1/chat/completions) | template.",
+            help="Target protocol: rolescope (POST /v1/chat) | openai (/v1/chat/completions) | template"
+            " | websocket (/v1/ws, one connection per session).",
         ),
         template: Path | None = typer.Option(
             None, "--template", help="With --api template: the template YAML.", show_default=False

@@ -14,7 +14,9 @@ from rolescope.loadtests.targets.base import TargetOptions
 # RFC 9110 token characters: what a header name may be made of.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-APIS = ("rolescope", "openai", "template")
+APIS = ("rolescope", "openai", "template", "websocket")
+# The service keeps these sessions itself: no model, history or persona is sent.
+_STATEFUL = ("rolescope", "websocket")
 
 
 @dataclass
@@ -58,13 +60,13 @@ def _protocol_problems(args: TargetArgs) -> list[str]:
         problems.append("--api template needs --template FILE (e.g. loadtests/templates/seed-chat.yaml)")
     if api != "template" and args.template is not None:
         problems.append(f"--template is read only with --api template (got --api {api})")
-    if api == "rolescope" and args.model is not None:
-        problems.append("--model applies to --api openai or template; rolescope's /v1/chat takes a role")
+    if api in _STATEFUL and args.model is not None:
+        problems.append(f"--model applies to --api openai or template; --api {api} takes a role")
     if api != "openai" and (args.max_tokens is not None or args.ignore_eos):
         problems.append(
             "--max-tokens and --ignore-eos apply to --api openai (a template puts such fields in its body)"
         )
-    if api == "rolescope" and (args.history_turns is not None or args.roles_path is not None):
+    if api in _STATEFUL and (args.history_turns is not None or args.roles_path is not None):
         problems.append(
             "--history-turns and --roles-dir apply to stateless targets (--api openai or template): "
             "rolescope's service keeps each session's history and persona itself"
