@@ -212,6 +212,8 @@ class GateSpec(_Strict):
     relative_tolerance: RelativeTolerance = Field(default_factory=RelativeTolerance)
     memory: MemoryTolerance = Field(default_factory=MemoryTolerance)
     goodput: Goodput = Field(default_factory=Goodput)
+    # How far (percent) a candidate's capacity bracket may fall below the reference's.
+    capacity_drop_pct: float = Field(default=10.0, gt=0, lt=100)
 
 
 class OperationalSpec(_Strict):
