@@ -214,6 +214,8 @@ class GateSpec(_Strict):
     goodput: Goodput = Field(default_factory=Goodput)
     # `rolescope diff`: the share of mirrored pairs a field may differ in beyond the noise.
     diff_tolerance: float = Field(default=0.05, gt=0, lt=1)
+    # How far (percent) a candidate's capacity bracket may fall below the reference's.
+    capacity_drop_pct: float = Field(default=10.0, gt=0, lt=100)
 
 
 class OperationalSpec(_Strict):

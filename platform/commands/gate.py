@@ -11,8 +11,9 @@ def register(app: typer.Typer) -> None:
     @app.command("gate")
     def gate(
         candidate: list[Path] = typer.Argument(
-            ...,
-            help="Candidate load run directories, or a tune directory holding load-*/.",
+            None,
+            help="Candidate load run directories, or a tune directory holding load-*/ "
+            "(optional with --capacity).",
             show_default=False,
         ),
         reference: list[Path] = typer.Option(
@@ -25,6 +26,18 @@ def register(app: typer.Typer) -> None:
             None,
             "--baseline",
             help="Memory baseline JSON (default: the committed loadtests/baselines/bundled.json).",
+            show_default=False,
+        ),
+        capacity: Path | None = typer.Option(
+            None,
+            "--capacity",
+            help="Candidate `rolescope capacity` directory: compare its capacity with --capacity-reference.",
+            show_default=False,
+        ),
+        capacity_reference: Path | None = typer.Option(
+            None,
+            "--capacity-reference",
+            help="Reference `rolescope capacity` directory (with --capacity).",
             show_default=False,
         ),
         out: Path | None = typer.Option(
@@ -59,7 +72,10 @@ def register(app: typer.Typer) -> None:
         compared run by run: it fails only when the change is significant
         (one-sided Mann-Whitney U, Holm-corrected, α from the spec) AND beyond
         its tolerance — use at least 5 runs a side. Memory per request is held
-        to the committed baseline.
+        to the committed baseline. With --capacity and --capacity-reference, the
+        capacity found by `rolescope capacity` fails when the candidate's bracket
+        lies wholly below the reference's by more than the spec's
+        gate.capacity_drop_pct (10 % by default).
 
         Exit codes: 0 pass, 1 the gate failed, 2 usage or environment error.
 
@@ -73,6 +89,8 @@ def register(app: typer.Typer) -> None:
 
           rolescope gate runs/canary --split-by-version 1.3
 
+          rolescope gate --capacity pr-capacity --capacity-reference main-capacity
+
         With --split-by-version, the runs' requests answered by that version are
         the candidate and those of the primary version the reference: one run
         whose sessions a release policy split between two versions is a fair A/B
@@ -83,7 +101,7 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from rolescope.errors import ConfigError, GateFailed
-        from rolescope.gate.collect import collect
+        from rolescope.gate.collect import collect, collect_capacity
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
         from rolescope.gate.outputs import judge_versions, write_all
@@ -93,11 +111,20 @@ def register(app: typer.Typer) -> None:
         console = Console()
         if primary_version is not None and split_by_version is None:
             raise ConfigError("--primary-version needs --split-by-version")
+        candidates = list(candidate or [])
+        if (capacity is None) != (capacity_reference is None):
+            raise ConfigError("--capacity and --capacity-reference go together: give both directories")
+        if not candidates and capacity is None:
+            raise ConfigError(
+                "nothing to judge: give candidate run directories, or --capacity and --capacity-reference"
+            )
         policy = load_policy(slo)
-        collected = collect(list(candidate), list(reference), baseline)
+        collected = collect(candidates, list(reference), baseline)
+        if capacity is not None and capacity_reference is not None:
+            collect_capacity(collected, capacity, capacity_reference)
         choice = VersionChoice(split_by_version, primary_version, slices) if split_by_version else None
         verdict = judge_versions(policy, collected, choice)
-        target = out or candidate[0]
+        target = out or (candidates[0] if candidates else capacity or Path("."))
         files = write_all(verdict, policy, collected, target)
         print_verdict(console, verdict)
         console.print(f"report: [link=file://{files['report'].resolve()}]{escape(str(files['report']))}[/link]")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolescope.errors import ConfigError
+from rolescope.gate.capacity_check import CapacityFound, load_capacity
 from rolescope.gate.model import FunctionShift, RunData
 from rolescope.gate.rundir import expand_run_dirs, load_run
 from rolescope.profiling.layers import IDLE_FRAMES
@@ -42,6 +43,8 @@ class Collected:
     layers: list[LayerShare] = field(default_factory=list)
     layer_shifts: list[LayerChange] = field(default_factory=list)
     measurements: list[Measurement] = field(default_factory=list)
+    # (candidate, reference) capacities from `rolescope capacity` directories, when both are given.
+    capacity: tuple[CapacityFound, CapacityFound] | None = None
 
 
 def default_baseline_path() -> Path:
@@ -168,9 +171,25 @@ def hot_functions(profile_dirs: list[Path], top: int = 8) -> list[tuple[str, flo
     return [(name, count / total) for name, count in ranked]
 
 
+def collect_capacity(collected: Collected, candidate: Path, reference: Path) -> None:
+    """Both capacities, or a ConfigError naming every directory that has none."""
+    found: list[CapacityFound] = []
+    problems: list[str] = []
+    for path in (candidate, reference):
+        try:
+            found.append(load_capacity(path))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    collected.capacity = (found[0], found[1])
+
+
 def collect(
     candidate_paths: list[Path], reference_paths: list[Path] | None = None, baseline_path: Path | None = None
 ) -> Collected:
+    if not candidate_paths:
+        return Collected(candidate=[])
     candidate_dirs = expand_run_dirs(candidate_paths)
     reference_dirs = expand_run_dirs(reference_paths) if reference_paths else []
     collected = Collected(

@@ -11,6 +11,8 @@ from rolescope.gate.model import CheckResult, Verdict
 
 
 def _figure(check: CheckResult) -> tuple[str, str]:
+    if check.kind == "capacity":
+        return f"{check.figure:.3g} req/s", f"≥ {check.limit:.3g} req/s"
     if check.kind == "slo":
         return (
             f"{100 * check.figure:.2f} %",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rolescope.gate.absolute import absolute_checks
+from rolescope.gate.capacity_check import CapacityFound, capacity_check
 from rolescope.gate.memory_check import memory_checks
 from rolescope.gate.model import CheckResult, FunctionShift, GatePolicy, RunData, Verdict
 from rolescope.gate.relative import relative_checks
@@ -28,8 +29,14 @@ def judge(
     memory: Mapping[str, float] | None = None,
     memory_baseline: Mapping[str, float] | None = None,
     function_shifts: list[FunctionShift] | None = None,
+    capacity: tuple[CapacityFound, CapacityFound] | None = None,
 ) -> Verdict:
-    checks: list[CheckResult] = absolute_checks(policy.objectives, candidate)
+    """Every check that applies; with only capacities given, the capacity check alone."""
+    checks: list[CheckResult] = []
+    if candidate or not capacity:
+        checks += absolute_checks(policy.objectives, candidate)
+    if capacity:
+        checks.append(capacity_check(capacity[0], capacity[1], policy.capacity_drop_pct))
     notes: list[str] = []
     if reference:
         relative, relative_notes = relative_checks(policy.relative, candidate, reference, policy.alpha)

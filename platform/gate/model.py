@@ -37,7 +37,7 @@ class Measurement:
 
 
 
-CheckKind = Literal["slo", "relative", "memory"]
+CheckKind = Literal["slo", "relative", "memory", "capacity"]
 # "max": the figure must stay at or below the limit; "min": at or above it.
 Direction = Literal["max", "min"]
 
@@ -83,6 +83,8 @@ class GatePolicy:
     alpha: float = 0.05
     allocations_tolerance: float = 0.05
     bytes_tolerance: float = 0.04
+    # Percent the capacity may drop below the reference's bracket before the gate fails.
+    capacity_drop_pct: float = 10.0
     source: str = "built-in"
 
     @property

@@ -51,6 +51,7 @@ def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
         memory=collected.memory or None,
         memory_baseline=collected.memory_baseline or None,
         function_shifts=collected.function_shifts,
+        capacity=collected.capacity,
     )
     verdict.notes = collected.notes + verdict.notes
     verdict.hot_functions = collected.hot_functions

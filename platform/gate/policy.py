@@ -57,6 +57,7 @@ def policy_from_spec(spec: SloSpec, source: str = "alerts/slo.yaml") -> GatePoli
         alpha=spec.gate.alpha,
         allocations_tolerance=spec.gate.memory.allocations_per_request,
         bytes_tolerance=spec.gate.memory.bytes_per_request,
+        capacity_drop_pct=spec.gate.capacity_drop_pct,
         source=source,
     )
 

@@ -57,6 +57,8 @@ class Card:
 def _figure_text(check: CheckResult) -> str:
     if math.isinf(check.figure):
         return "+∞ %"
+    if check.kind == "capacity":
+        return f"{check.figure:.3g} req/s (≥ {check.limit:.3g})"
     if check.kind == "slo":
         return f"{100 * check.figure:.2f} %"
     if check.unit == "absolute" and not check.statistics.get("figure_unit"):
@@ -66,6 +68,9 @@ def _figure_text(check: CheckResult) -> str:
 
 def allowance_used(check: CheckResult) -> float:
     """How much of the allowance the figure uses, 0–1 (1 once over the limit)."""
+    if check.kind == "capacity":
+        # Rates, not shares: the allowance is the whole way down from the limit to zero.
+        return 1.0 if not check.passed else (check.limit / check.figure if check.figure > 0 else 0.0)
     if check.direction == "min":
         budget = 1 - check.limit
         used = (1 - check.figure) / budget if budget > 0 else 0.0

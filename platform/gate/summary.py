@@ -74,6 +74,18 @@ def _memory_rows(checks: list[CheckResult]) -> list[str]:
     return rows
 
 
+def _capacity_rows(checks: list[CheckResult]) -> list[str]:
+    rows = ["| | side | rate found | bracket | tolerance |", "|---|---|---|---|---|"]
+    for c in checks:
+        for side in ("reference", "candidate"):
+            found = c.statistics[side]
+            low, high = (f"{v:.3g}" if v is not None else "—" for v in (found["low"], found["high"]))
+            rate = f"{found['rate_rps']:.3g} req/s" if found["rate_rps"] is not None else "none held"
+            mark = _mark(c) if side == "candidate" else ""
+            rows.append(f"| {mark} | {side} | {rate} | [{low}, {high}] | −{c.statistics['drop_pct']:g} % |")
+    return rows
+
+
 def _layer_rows(verdict: Verdict) -> list[str]:
     """The candidate's CPU by layer, each with the functions that took most of it."""
     rows = ["| layer | share of CPU samples | top functions within it |", "|---|---|---|"]
@@ -150,6 +162,7 @@ def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str
         ("SLIs vs SLOs", "slo", _slo_rows),
         ("Candidate vs reference (A/B across runs)", "relative", _relative_rows),
         ("Memory vs baseline", "memory", _memory_rows),
+        ("Capacity vs reference (rate where every SLO holds, req/s)", "capacity", _capacity_rows),
     )
     for title, kind, rows in sections:
         checks = [c for c in verdict.checks if c.kind == kind]

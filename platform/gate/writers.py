@@ -82,7 +82,7 @@ def junit_xml(verdict: Verdict) -> str:
     """One test case per check, grouped in one suite per check kind, so any CI lists them."""
     root = ET.Element("testsuites", name="rolescope gate", tests=str(len(verdict.checks)))
     root.set("failures", str(len(verdict.failed)))
-    for kind in ("slo", "relative", "memory"):
+    for kind in ("slo", "relative", "memory", "capacity"):
         checks = [c for c in verdict.checks if c.kind == kind]
         if not checks:
             continue
