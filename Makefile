@@ -1,7 +1,7 @@
 # rolescope — every target CI calls lives here. `make help` lists them.
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 DEB_PACKAGES := prometheus prometheus-alertmanager redis-server wrk
 
 .DEFAULT_GOAL := help
