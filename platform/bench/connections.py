@@ -128,6 +128,17 @@ def wait_for_workers(pid: int, workers: int, timeout: float = 90.0) -> None:
     raise EnvironmentProblem(f"the service's {workers} workers did not settle within {timeout:.0f} s")
 
 
+def service_fd_limit(pid: int) -> int:
+    """The lowest open-files soft limit among the service's processes (they inherit the bench's)."""
+    limits = []
+    for process in [psutil.Process(pid), *worker_processes(pid)]:
+        try:
+            limits.append(int(process.rlimit(psutil.RLIMIT_NOFILE)[0]))
+        except psutil.Error:
+            continue
+    return min(limits, default=-1)
+
+
 def fds_per_worker(pid: int) -> list[int]:
     counts = []
     for child in worker_processes(pid):
@@ -229,7 +240,8 @@ def run_case(
         print(
             f"{workers} worker{'s' if workers > 1 else ''} (service pid {service.pid} on CPU "
             f"{service_cpus}, uvloop; client on CPU {client_cpu}; "
-            f"RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}; "
+            f"RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, "
+            f"service and workers {service_fd_limit(service.pid)}; "
             f"{ACTIVE} active for {seconds:.0f} s a level):",
             flush=True,
         )
