@@ -9,6 +9,12 @@ server name, moves each new connection onto it. The switched connection then
 takes its certificate and its client-CA store from the new context; connections
 already open keep the context they were made with.
 
+A resumed TLS session is not verified again (OpenSSL decides on resumption
+before that callback runs), so after the client CA bundle has changed, a
+connection that resumes a session made before the change is closed right after
+its handshake (`resumes_session_from_before_ca_change`); the client's next
+connection does a full handshake against the new bundle.
+
 Kept to the standard library: with `--workers N` uvicorn pickles its config, this
 factory included, into each worker, which imports this module before it answers
 the supervisor's first health check (5 s); certificate parsing is imported only
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,16 @@ class LiveContext:
         self.listening = build()
         self.current = self.listening
         self.listening.sni_callback = self._switch
+        self._ca_pem = self._read_ca()
+        self.ca_changed_at: float | None = None  # wall-clock time of the last change of the bundle
+
+    def _read_ca(self) -> bytes | None:
+        if self.client_ca is None:
+            return None
+        try:
+            return self.client_ca.read_bytes()
+        except OSError:
+            return None
 
     def _switch(self, connection: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: Any) -> None:
         current = self.current
@@ -48,7 +65,10 @@ class LiveContext:
 
         Raises OSError or ssl.SSLError (and changes nothing) when they cannot be loaded.
         """
+        ca_pem = self._read_ca()
         self.current = self._build()
+        if ca_pem != self._ca_pem:
+            self._ca_pem, self.ca_changed_at = ca_pem, time.time()
 
 
 def _configured(default_factory: BuildContext) -> ssl.SSLContext:
@@ -70,6 +90,15 @@ def server_context_factory(config: Any, default_factory: BuildContext) -> ssl.SS
     with _live_lock:
         _live.append(live)
     return live.listening
+
+
+def resumes_session_from_before_ca_change(ssl_object: ssl.SSLObject) -> bool:
+    """Whether this connection resumed a TLS session made before the client CA bundle last changed."""
+    if not ssl_object.session_reused or ssl_object.session is None:
+        return False
+    changed = [live.ca_changed_at for live in live_contexts() if live.ca_changed_at is not None]
+    # Session times have whole seconds: one made in the second of the change counts as before it.
+    return bool(changed) and ssl_object.session.time <= int(max(changed))
 
 
 def live_contexts() -> list[LiveContext]:

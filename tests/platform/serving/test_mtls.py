@@ -272,6 +272,24 @@ def _reload_count(client: httpx.Client, url: str, outcome: str) -> float:
     return sum(float(line.split()[-1]) for line in lines if line.startswith(series))
 
 
+def _healthz_over(
+    port: int, context: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[bool, ssl.SSLSession | None, bool]:
+    """(answered 200, the TLS session to resume later, whether this one was resumed) on a raw connection."""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
+        ):
+            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(4096):
+                answer += chunk
+            return answer.startswith(b"HTTP/1.1 200"), tls.session, tls.session_reused
+    except (OSError, ssl.SSLError):
+        return False, None, False
+
+
 @pytest.fixture
 def rotating_ca(pki, tmp_path):  # type: ignore[no-untyped-def]
     """A server certificate, a client CA file that the test overwrites, and a client of each of two CAs."""
@@ -296,6 +314,12 @@ def test_sighup_reloads_the_client_ca_keeping_open_connections_and_refusing_a_ba
     # A keep-alive connection opened under the old CA, used again after each reload.
     opened_before = _client(server_ca.cert, old_client.cert, old_client.key)
     assert opened_before.get(f"{service.url}/healthz").status_code == 200
+    # A TLS session the old client could resume later (TLS 1.3 sends its ticket after the handshake).
+    resuming = ClientTls(ca_file=server_ca.cert, client_cert=old_client.cert, client_key=old_client.key)
+    context = resuming.ssl_context()
+    _ok, session, _ = _healthz_over(service.port, context)
+    ok, session, resumed = _healthz_over(service.port, context, session)
+    assert ok and resumed, "the service should resume sessions while the CA is unchanged"
 
     # A half-written bundle is refused, naming the file; the old CA keeps serving.
     client_ca.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
@@ -312,6 +336,8 @@ def test_sighup_reloads_the_client_ca_keeping_open_connections_and_refusing_a_ba
     _wait_for_log(service, f"client CA reloaded from {client_ca}")
     assert _accepted(service, server_ca.cert, new_client)
     assert not _accepted(service, server_ca.cert, old_client), "a certificate only the old CA signed"
+    ok, _session, _resumed = _healthz_over(service.port, context, session)
+    assert not ok, "a session from before the CA change resumed without the new CA's check"
     # Still served: it is the connection opened before (a new one with that certificate is refused above).
     assert opened_before.get(f"{service.url}/healthz").status_code == 200
     assert _reload_count(opened_before, service.url, "applied") == 1
