@@ -209,6 +209,11 @@ class ServiceMetrics:
             _base(names.ROLE_RELOADS_TOTAL), "Role-file reloads, applied or refused (the old roles kept).",
             (names.LABEL_OUTCOME,), registry=reg,
         )
+        self.tls_reloads = Counter(
+            _base(names.TLS_RELOADS_TOTAL),
+            "Reloads of the TLS certificate, key and client CA files, applied or refused (the old kept).",
+            (names.LABEL_OUTCOME,), registry=reg,
+        )
         self.mirror_requests = Counter(
             _base(names.MIRROR_REQUESTS_TOTAL), "Requests mirrored to a candidate (shed: not sent).",
             (names.LABEL_OUTCOME,), registry=reg,
@@ -219,6 +224,7 @@ class ServiceMetrics:
         )
         for outcome in names.RELOAD_OUTCOMES:
             self.role_reloads.labels(outcome)
+            self.tls_reloads.labels(outcome)
         for outcome in names.MIRROR_OUTCOMES:
             self.mirror_requests.labels(outcome)
         # Pre-create the drop series so a dashboard shows 0 rather than "no data".
@@ -373,6 +379,9 @@ class ServiceMetrics:
     # --- role reloads and mirroring (called by the composition root) -----------------------
     def role_reload(self, outcome: str) -> None:
         self.role_reloads.labels(outcome).inc()
+
+    def tls_reload(self, outcome: str) -> None:
+        self.tls_reloads.labels(outcome).inc()
 
     def mirror_request(self, outcome: str, seconds: float | None) -> None:
         """One mirrored request; `seconds` is None when it was shed before it was sent."""

@@ -39,6 +39,7 @@ BUILD_INFO = "rolescope_build_info"  # gauge = 1: version, python
 
 # --- service: role reloads and shadow mirroring ----------------------------------
 ROLE_RELOADS_TOTAL = "rolescope_role_reloads_total"  # counter: outcome (applied, refused)
+TLS_RELOADS_TOTAL = "rolescope_tls_reloads_total"  # counter: outcome (applied, refused)
 MIRROR_REQUESTS_TOTAL = "rolescope_mirror_requests_total"  # counter: outcome (ok, failed, timeout, shed)
 MIRROR_REQUEST_DURATION = "rolescope_mirror_request_duration_seconds"  # histogram: outcome
 
@@ -101,7 +102,7 @@ STORE_DURATION_BUCKETS: tuple[float, ...] = (
 DEFAULT_SLO_TTFT_SECONDS = 0.5
 DEFAULT_SLO_REQUEST_DURATION_SECONDS = 5.0
 
-# Label values of rolescope_role_reloads_total.
+# Label values of rolescope_role_reloads_total and rolescope_tls_reloads_total.
 RELOAD_APPLIED = "applied"
 RELOAD_REFUSED = "refused"
 RELOAD_OUTCOMES: tuple[str, ...] = (RELOAD_APPLIED, RELOAD_REFUSED)

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     ws_ping_interval_s: float = Field(
         default=20.0, ge=0, description="WebSocket ping interval and pong timeout; 0 = no pings"
     )
+    ws_compression: bool = Field(
+        default=True,
+        description="offer permessage-deflate on WebSockets (about 34 KB of zlib state per connection)",
+    )
     ws_send_queue_chars: int = Field(
         default=256 * 1024, ge=1024, description="frames waiting for a slow WebSocket reader before 1013"
     )

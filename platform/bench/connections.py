@@ -1,27 +1,33 @@
 """How many connections one service instance holds, and what they cost the streams that are active.
 
-One `rolescope serve` (one uvicorn worker, uvloop, SQLite) runs pinned to the first CPU this process may
-use; this process is the client, pinned to the second, on one asyncio loop. It
-opens idle connections up to 1,000, then 5,000, then 10,000 (`--quick`: 1,000
-only), half WebSockets on `/v1/ws` that are connected and silent, half HTTP
-keep-alive connections that streamed one SSE turn and now wait for the next, as
-chat users do between turns. At each level 100 of them stream replies for a few
-seconds (50 WebSocket turns, 50 SSE turns, back to back) and the figures are
-taken. The active streams talk to `paced`, a copy of sherlock whose simulator
-has TTFT 0 and 40 tokens/s (a model's pace: 100 streams are ~4,000 token events
-a second, not a flood that would make TTFT a queue); the turn that opens an SSE
-connection talks to sherlock made instant (TTFT 0, 100k tokens/s). The figures:
+One `rolescope serve` (uvloop, SQLite) runs twice: first with one worker, then
+with the default workers (one per CPU this process may use, as uvicorn's and
+gunicorn's documentation size them; `ROLESCOPE_BENCH_WORKERS=N` picks another
+number). The service runs on every CPU this process may use but the last; this
+process is the client, pinned to the last, on one asyncio loop (on a 2-CPU
+machine the workers share the first CPU, so the second case shows memory,
+failures and how the kernel spreads connections, not more CPU). Each case opens
+idle connections up to 1,000, then 5,000, then 10,000 (`--quick`: 1,000 only),
+half WebSockets on `/v1/ws` that are connected and silent, half HTTP keep-alive
+connections that streamed one SSE turn and now wait for the next, as chat users
+do between turns (`connections_client.py`). At each level 100 of them stream
+replies for a few seconds (50 WebSocket turns, 50 SSE turns, back to back) and
+the figures are taken. The active streams talk to `paced`, a copy of sherlock
+whose simulator has TTFT 0 and 40 tokens/s (a model's pace: 100 streams are
+~4,000 token events a second, not a flood that would make TTFT a queue); the
+turn that opens an SSE connection talks to sherlock made instant (TTFT 0, 100k
+tokens/s). The figures, side by side for both cases:
 
 - server-added TTFT p50/p99: message sent to first token event, as the client
   sees it; the simulator adds nothing, so this is the service (and loopback);
-- RSS per connection: the service's resident memory growth over the idle level,
-  divided by the connections opened (psutil);
+- RSS per connection: the resident memory growth over the idle level of the
+  whole service (every worker and the supervisor), divided by the connections opened (psutil);
 - failures: connections that could not be opened or closed early, turns that failed.
 
 Goals: 10,000 held with 0 failures, TTFT p99 <= 5 ms at 100 active streams,
 <= 64 KB RSS per idle connection. Each connection is a file descriptor on both
 sides: the command raises its RLIMIT_NOFILE soft limit to the hard limit (the
-service child inherits it) and says so when the hard limit is too low
+service and its workers inherit it) and says so when the hard limit is too low
 (`ulimit -Hn`, or `LimitNOFILE=` for a systemd unit). On a shared machine the
 latencies move with the load; the memory and failure figures do not.
 
@@ -31,34 +37,24 @@ latencies move with the load; the memory and failure figures do not.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import resource
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import yaml
-from websockets.asyncio.client import ClientConnection, connect
 
-from rolescope.bench.service_overhead import MESSAGE, cpu_pair, pin_threads
+from rolescope.bench.connections_client import ACTIVE, PACED, Pool, percentile, stream_for
 from rolescope.bench.telemetry_cost import fast_roles
 from rolescope.errors import EnvironmentProblem
 from rolescope.procstats import cpu_seconds, rss_bytes
 
 LEVELS = (1_000, 5_000, 10_000)
-ACTIVE = 100
-PACED = "paced"
-OPEN_AT_ONCE = 100  # handshakes in flight while a level is being opened
 TTFT_GOAL_MS = 5.0
 RSS_GOAL_KB = 64.0
-_SSE_REQUEST = (
-    "POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-    "Accept: text/event-stream\r\nContent-Length: {length}\r\n\r\n{body}"
-)
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -75,129 +71,87 @@ def raise_fd_limit(needed: int) -> int:
     return target
 
 
-@dataclass
-class SseConnection:
-    """An HTTP/1.1 keep-alive connection that streams one SSE turn at a time."""
-
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    role: str = "sherlock"
-
-    async def turn(self) -> float:
-        """Seconds from the request to the first token event; reads the stream to its end."""
-        body = f'{{"message": "{MESSAGE}", "stream": true, "role": "{self.role}"}}'
-        started = time.perf_counter()
-        self.writer.write(_SSE_REQUEST.format(length=len(body), body=body).encode())
-        first: float | None = None
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("the service closed an SSE connection")
-            if first is None and line.startswith(b"event: token"):
-                first = time.perf_counter() - started
-            if line == b"0\r\n":  # the chunked body's terminator: the turn is over
-                await self.reader.readline()
-                return first if first is not None else time.perf_counter() - started
+def default_workers() -> int:
+    """One worker per CPU this process may use, or `ROLESCOPE_BENCH_WORKERS`."""
+    given = os.environ.get("ROLESCOPE_BENCH_WORKERS")
+    if given is None:
+        return len(os.sched_getaffinity(0))
+    if not given.isdigit() or not 1 <= int(given) <= 64:
+        raise EnvironmentProblem(f"ROLESCOPE_BENCH_WORKERS={given!r}: expected a whole number from 1 to 64")
+    return int(given)
 
 
-async def ws_turn(connection: ClientConnection) -> float:
-    started = time.perf_counter()
-    await connection.send(f'{{"message": "{MESSAGE}", "role": "{PACED}"}}')
-    first: float | None = None
-    while True:
-        received = await connection.recv()
-        frame = received if isinstance(received, str) else received.decode()
-        if first is None and '"token"' in frame:
-            first = time.perf_counter() - started
-        if '"final"' in frame or '"error"' in frame:
-            if '"error"' in frame:
-                raise ConnectionError(f"error frame: {frame[:200]}")
-            return first if first is not None else time.perf_counter() - started
+def cpu_split() -> tuple[str | None, int | None]:
+    """(the service's CPUs as a taskset list, the client's CPU): the client gets the last CPU."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None, None
+    return ",".join(str(cpu) for cpu in allowed[:-1]), allowed[-1]
 
 
-@dataclass
-class Pool:
-    url: str
-    host: str
-    port: int
-    websockets: list[ClientConnection] = field(default_factory=list)
-    streams: list[SseConnection] = field(default_factory=list)
-    failed_opens: int = 0
-
-    @property
-    def size(self) -> int:
-        return len(self.websockets) + len(self.streams)
-
-    async def _open_ws(self) -> None:
-        url = self.url.replace("http://", "ws://") + "/v1/ws"
-        connection = await connect(url, subprotocols=["rolescope.v1"], open_timeout=60)  # type: ignore[list-item]
-        self.websockets.append(connection)
-
-    async def _open_sse(self) -> None:
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
-        stream = SseConnection(reader, writer)
-        await stream.turn()  # a user who talked once and is now reading the answer
-        self.streams.append(stream)
-
-    async def grow(self, total: int) -> None:
-        gate = asyncio.Semaphore(OPEN_AT_ONCE)
-
-        async def one(opener: Callable[[], Awaitable[None]]) -> None:
-            async with gate:
-                try:
-                    await opener()
-                except Exception:  # refused, reset or timed out: counted, the level goes on
-                    self.failed_opens += 1
-
-        missing = total - self.size - self.failed_opens
-        openers = [self._open_ws if index % 2 == 0 else self._open_sse for index in range(missing)]
-        await asyncio.gather(*(one(opener) for opener in openers))
-
-    def closed_early(self) -> tuple[int, int]:
-        """(WebSockets, SSE connections) the service closed while they were held."""
-        return (
-            sum(1 for c in self.websockets if c.close_code is not None),
-            sum(1 for s in self.streams if s.reader.at_eof()),
-        )
-
-    async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self.websockets), return_exceptions=True)
-        for stream in self.streams:
-            stream.writer.close()
+def worker_processes(pid: int) -> list[psutil.Process]:
+    """The service's worker processes (not multiprocessing's resource tracker)."""
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if not any("resource_tracker" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
 
 
-async def stream_for(pool: Pool, seconds: float) -> tuple[list[float], int]:
-    """ACTIVE connections taking turns back to back for `seconds`: (TTFTs, failed turns)."""
-    half = ACTIVE // 2
-    ttfts: list[float] = []
-    failures = 0
-    deadline = time.perf_counter() + seconds
-
-    async def talk(turn: Callable[[], Awaitable[float]]) -> None:
-        nonlocal failures
-        while time.perf_counter() < deadline:
+def pin_service(pid: int, cpus: str | None) -> None:
+    """Pin the service, its workers and all their threads to `cpus`."""
+    if cpus is None:
+        return
+    allowed = {int(cpu) for cpu in cpus.split(",")}
+    for process in [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]:
+        for task in Path(f"/proc/{process}/task").glob("*"):
             try:
-                ttfts.append(await turn())
-            except Exception:  # a failed turn is a figure, not a crash
-                failures += 1
-                return
-
-    talkers = [talk(functools.partial(ws_turn, c)) for c in pool.websockets[:half]]
-    for stream in pool.streams[:half]:
-        stream.role = PACED
-    talkers += [talk(s.turn) for s in pool.streams[:half]]
-    await asyncio.gather(*talkers)
-    return ttfts, failures
+                os.sched_setaffinity(int(task.name), allowed)
+            except OSError:  # a thread or worker that ended meanwhile
+                continue
 
 
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+def wait_for_workers(pid: int, workers: int, timeout: float = 90.0) -> None:
+    """Until every worker runs and has stopped starting up (its CPU time settles), so the memory
+    baseline is not taken while one is still importing."""
+    deadline = time.monotonic() + timeout
+    previous = -1.0
+    while time.monotonic() < deadline:
+        used = cpu_seconds(pid)
+        if len(worker_processes(pid)) >= workers and used - previous < 0.05:
+            return
+        previous = used
+        time.sleep(0.5)
+    raise EnvironmentProblem(f"the service's {workers} workers did not settle within {timeout:.0f} s")
 
 
-async def measure(url: str, pid: int, levels: tuple[int, ...], seconds: float) -> dict[str, float]:
+def service_fd_limit(pid: int) -> int:
+    """The lowest open-files soft limit among the service's processes (they inherit the bench's)."""
+    limits = []
+    for process in [psutil.Process(pid), *worker_processes(pid)]:
+        try:
+            limits.append(int(process.rlimit(psutil.RLIMIT_NOFILE)[0]))
+        except psutil.Error:
+            continue
+    return min(limits, default=-1)
+
+
+def fds_per_worker(pid: int) -> list[int]:
+    counts = []
+    for child in worker_processes(pid):
+        try:
+            counts.append(child.num_fds())
+        except psutil.Error:
+            continue
+    return counts
+
+
+async def measure(
+    url: str, pid: int, levels: tuple[int, ...], seconds: float, workers: int
+) -> dict[str, float]:
     host, port = url.removeprefix("http://").split(":")
     pool = Pool(url, host, int(port))
     await pool.grow(2)
@@ -215,6 +169,7 @@ async def measure(url: str, pid: int, levels: tuple[int, ...], seconds: float) -
             ttfts, failed_turns = await stream_for(pool, seconds)
             # Near 1.0 the service's core is the bottleneck; well below with high TTFT, other work starved it.
             busy = (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - wall_before)
+            spread = "" if workers == 1 else f"; file descriptors per worker {fds_per_worker(pid)}"
             ws_closed, sse_closed = pool.closed_early()
             failures = pool.failed_opens + ws_closed + sse_closed + failed_turns
             figures |= {
@@ -234,7 +189,7 @@ async def measure(url: str, pid: int, levels: tuple[int, ...], seconds: float) -
                 f"p99 {figures[f'ttft_p99_ms_{level}']:.1f} ms "
                 f"over {len(ttfts):,} turns at {ACTIVE} active; "
                 f"{figures[f'rss_kb_per_connection_{level}']:.1f} KB RSS per connection; "
-                f"service CPU {busy:.2f} of a core while streaming",
+                f"service CPU {busy:.2f} of a core while streaming{spread}",
                 flush=True,
             )
     finally:
@@ -258,45 +213,84 @@ def event_loop_runner() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
-def run(quick: bool = False) -> dict[str, float]:
-    """Idle connections held and active streams' TTFT at each level; prints and returns the figures."""
+def run_case(
+    roles: Path, work: Path, levels: tuple[int, ...], workers: int, cpus: tuple[str | None, int | None]
+) -> dict[str, float]:
+    """One service with `workers` workers through every level; its figures."""
     from rolescope.serving.launcher import launch_service
 
-    levels = LEVELS[:1] if quick else LEVELS
+    service_cpus, client_cpu = cpus
     seconds = 6.0
-    limit = raise_fd_limit(levels[-1] + 1_000)
-    service_cpu, client_cpu = cpu_pair()
     # Idle limits beyond the run's length: opening 10,000 connections on a busy machine takes
     # longer than the 75 s keep-alive default, and a connection the server closes on purpose
     # when idle is not a connection it failed to hold.
     env = {
         "ROLESCOPE_LOG_LEVEL": "warning", "ROLESCOPE_CONCURRENCY_LIMIT": "0",
         "ROLESCOPE_KEEP_ALIVE_S": "1800", "ROLESCOPE_WS_IDLE_TIMEOUT_S": "1800",
+        "ROLESCOPE_WORKERS": str(workers),
     }
+    with launch_service(
+        roles_path=roles, db_path=work / f"s-{workers}.db", env=env, ready_timeout=120
+    ) as service:
+        if workers > 1:
+            wait_for_workers(service.pid, workers)
+        pin_service(service.pid, service_cpus)
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        print(
+            f"{workers} worker{'s' if workers > 1 else ''} (service pid {service.pid} on CPU "
+            f"{service_cpus}, uvloop; client on CPU {client_cpu}; "
+            f"RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, "
+            f"service and workers {service_fd_limit(service.pid)}; "
+            f"{ACTIVE} active for {seconds:.0f} s a level):",
+            flush=True,
+        )
+        with event_loop_runner() as runner:
+            return runner.run(measure(service.url, service.pid, levels, seconds, workers))
+
+
+def side_by_side(cases: dict[int, dict[str, float]], levels: tuple[int, ...]) -> str:
+    rows = [
+        ("held", "open_{}", "{:,.0f}"),
+        ("failures", "failures_{}", "{:.0f}"),
+        ("KB RSS per connection (all workers)", "rss_kb_per_connection_{}", "{:.1f}"),
+        ("TTFT p50 ms", "ttft_p50_ms_{}", "{:.1f}"),
+        (f"TTFT p99 ms at {ACTIVE} active", "ttft_p99_ms_{}", "{:.1f}"),
+        ("service CPU while streaming (cores)", "service_cpu_busy_{}", "{:.2f}"),
+    ]
+    heads = [f"{level:,} / {workers}w" for level in levels for workers in cases]
+    lines = ["  " + " | ".join(["figure", *heads])]
+    for label, key, form in rows:
+        cells = [form.format(cases[w][key.format(level)]) for level in levels for w in cases]
+        lines.append("  " + " | ".join([label, *cells]))
+    return "\n".join(lines)
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    """Idle connections held and active streams' TTFT at each level, one worker and the default
+    workers; prints them side by side and returns the figures (keys prefixed `w<N>_`)."""
+    levels = LEVELS[:1] if quick else LEVELS
+    cpus = cpu_split()  # before the client pins itself
+    # Both ends hold every connection: the client here, and the service (all workers together).
+    raise_fd_limit(levels[-1] + 1_000)
+    cases: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="rolescope-bench-") as tmp:
         work = Path(tmp)
         roles = paced_role(fast_roles(work / "roles"))
-        with launch_service(roles_path=roles, db_path=work / "s.db", env=env) as service:
-            pin_threads(service.pid, service_cpu)
-            if client_cpu is not None:
-                os.sched_setaffinity(0, {int(client_cpu)})
-            print(
-                f"connections (service pid {service.pid} on CPU {service_cpu}, one worker, uvloop; "
-                f"client on CPU {client_cpu}; RLIMIT_NOFILE {limit}; "
-                f"{ACTIVE} active for {seconds:.0f} s a level):",
-                flush=True,
-            )
-            with event_loop_runner() as runner:
-                figures = runner.run(measure(service.url, service.pid, levels, seconds))
-    worst = max(figures[f"ttft_p99_ms_{level}"] for level in levels)
-    rss = max(figures[f"rss_kb_per_connection_{level}"] for level in levels)
-    failures = sum(figures[f"failures_{level}"] for level in levels)
-    print(
-        f"  goals: {levels[-1]:,} held with 0 failures ({failures:.0f}), TTFT p99 <= {TTFT_GOAL_MS} ms "
-        f"({worst:.1f}), <= {RSS_GOAL_KB:.0f} KB per connection ({rss:.1f})"
-    )
+        for workers in dict.fromkeys((1, default_workers())):
+            cases[workers] = run_case(roles, work, levels, workers, cpus)
+    print(f"connections side by side ({', '.join(f'{w}w = {w} worker(s)' for w in cases)}):")
+    print(side_by_side(cases, levels))
+    for workers, figures in cases.items():
+        worst = max(figures[f"ttft_p99_ms_{level}"] for level in levels)
+        rss = max(figures[f"rss_kb_per_connection_{level}"] for level in levels)
+        failures = sum(figures[f"failures_{level}"] for level in levels)
+        print(
+            f"  goals, {workers} worker(s): {levels[-1]:,} held with 0 failures ({failures:.0f}), "
+            f"TTFT p99 <= {TTFT_GOAL_MS} ms ({worst:.1f}), <= {RSS_GOAL_KB:.0f} KB per connection ({rss:.1f})"
+        )
     print("  the machine may be shared: latencies move with its load; memory and failures do not")
-    return figures
+    return {f"w{w}_{key}": value for w, figures in cases.items() for key, value in figures.items()}
 
 
 if __name__ == "__main__":

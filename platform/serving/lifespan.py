@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 from rolescope.serving.components import ServiceComponents
 from rolescope.serving.exit_signals import call_on_hangup, drain_on_exit_signals
 from rolescope.serving.memory_meter import metering
 from rolescope.serving.metrics_port import metrics_port_served
-from rolescope.serving.reload_signal import reload_on_hangup
-from rolescope.serving.tls import reload_server_certificates
+from rolescope.serving.reload_signal import hangup_came_while_starting, reload_on_hangup
+from rolescope.serving.tls import reload_tls_files
 from rolescope.storage.base import SessionStore
 
 
@@ -63,6 +64,9 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
         stack.push_async_callback(_close_backends, components)
         components.mirror.start()
         stack.push_async_callback(components.mirror.aclose)  # before the backends it answers with
+        # Read before `_reloading` takes it: a worker builds its SSL context before its app, so TLS
+        # files rewritten while it was starting are read again as well.
+        hangup_while_starting = hangup_came_while_starting()
         await stack.enter_async_context(_reloading(components))
         if components.capture is not None:
             components.capture.start()
@@ -70,6 +74,10 @@ async def service_lifespan(components: ServiceComponents) -> AsyncIterator[None]
         stack.enter_context(metrics_port_served(components.settings, components.metrics))
         stack.enter_context(drain_on_exit_signals(components.drain, components.websockets.wait_closed))
         if components.settings.tls_cert is not None:
-            # Rotation: a SIGHUP loads the certificate files again into the live SSL context.
-            stack.enter_context(call_on_hangup(reload_server_certificates))
+            # Rotation: a SIGHUP loads the certificate, key and client CA files again.
+            metrics = components.telemetry.metrics if components.telemetry is not None else None
+            reload = partial(reload_tls_files, metrics.tls_reload) if metrics else reload_tls_files
+            stack.enter_context(call_on_hangup(reload))
+            if hangup_while_starting:
+                reload()
         yield

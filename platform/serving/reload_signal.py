@@ -37,6 +37,11 @@ def defer_hangup_until_served() -> None:
         signal.signal(RELOAD_SIGNAL, _remember_hangup)
 
 
+def hangup_came_while_starting() -> bool:
+    """Whether a SIGHUP came before the lifespan ran (still true until `reload_on_hangup` takes it)."""
+    return _hangup_while_starting.is_set()
+
+
 @contextmanager
 def reload_on_hangup(request_reload: Callable[[str], None]) -> Iterator[None]:
     """While open, SIGHUP calls `request_reload("SIGHUP")` on the running event loop."""

@@ -119,6 +119,9 @@ def run_server(settings: Settings, *, say: Say = _say) -> None:
         "ws_max_size": settings.max_body_bytes,
         "ws_ping_interval": settings.ws_ping_interval_s or None,
         "ws_ping_timeout": settings.ws_ping_interval_s or None,
+        # Token frames are a few dozen bytes: deflate saves little on them and each connection
+        # keeps its zlib state; a deployment holding many idle WebSockets may turn it off.
+        "ws_per_message_deflate": settings.ws_compression,
         # JSON logs: uvicorn's loggers propagate to the root handler rolescope installs.
         "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     }

@@ -5,17 +5,20 @@ problem at once, each naming its file (missing, not PEM, expired, key of another
 certificate), so a bad secret fails the start instead of every handshake.
 
 uvicorn builds the context through `tls_context.server_context_factory` (in every
-worker process). Each context it returns is remembered so `reload_server_certificates`
-can load the rotated files into the *live* context: OpenSSL copies the
-certificate into each connection when its handshake starts, so new handshakes
-get the new certificate and connections already open keep theirs, nothing is
-dropped. A SIGHUP calls it (see `rolescope.serving.lifespan`).
+worker process), which remembers it. A SIGHUP (see `rolescope.serving.lifespan`)
+calls `reload_tls_files`: the certificate, key and client CA bundle are checked
+as at start-up and, when all pass, built into a new context that every new
+handshake is moved onto (`tls_context`). New handshakes get the new certificate
+and are verified against the new CA bundle only; connections already open keep
+theirs, nothing is dropped. Files that fail the checks change nothing: the
+problems are logged, each naming its file, and counted.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from rolescope.errors import ConfigError
+from rolescope.exporters import names
 from rolescope.serving.tls_context import live_contexts, server_context_factory
 from rolescope.settings import Settings
 
@@ -150,24 +154,42 @@ def uvicorn_tls_options(files: TlsFiles) -> dict[str, Any]:
     }
 
 
-def reload_server_certificates() -> int:
-    """Load the certificate and key files again into every live server context; the number reloaded.
+def _ignore(outcome: str) -> None:
+    pass
 
-    Files that fail the start-up checks are not loaded (the old certificate keeps serving) and the
-    problems are logged: a half-written secret must not take HTTPS down.
+
+def reload_tls_files(count: Callable[[str], None] = _ignore) -> int:
+    """Load the certificate, key and client CA files again for every live server context; the number reloaded.
+
+    All or nothing per context: files that fail the start-up checks (or that OpenSSL cannot load) are
+    not taken, the current certificate and client CA keep serving, and the problems are logged, each
+    naming its file: a half-written secret must not take HTTPS down. `count` gets `names.RELOAD_APPLIED`
+    or `names.RELOAD_REFUSED` once per context.
     """
     reloaded = 0
-    for context, cert, key, client_ca in live_contexts():
-        files = TlsFiles(cert, key, client_ca)
+    for live in live_contexts():
+        files = TlsFiles(live.cert, live.key, live.client_ca)
         problems = check_tls_files(files)
+        if not problems:
+            try:
+                live.rebuild()
+            except (OSError, ssl.SSLError) as exc:
+                problems = [f"{_files_named(files)}: cannot be loaded ({exc})"]
         if problems:
-            log.error("certificate rotation skipped, the current certificate stays: %s", "; ".join(problems))
+            count(names.RELOAD_REFUSED)
+            log.error(
+                "certificate rotation skipped, the current certificate and client CA stay: %s",
+                "; ".join(problems),
+            )
             continue
-        try:
-            context.load_cert_chain(str(files.cert), str(files.key))
-        except (OSError, ssl.SSLError) as exc:
-            log.error("certificate rotation of %s failed, the current certificate stays: %s", files.cert, exc)
-            continue
+        count(names.RELOAD_APPLIED)
         reloaded += 1
         log.warning("server certificate reloaded from %s", files.cert)
+        if files.client_ca is not None:
+            log.warning("client CA reloaded from %s: new handshakes are checked against it", files.client_ca)
     return reloaded
+
+
+def _files_named(files: TlsFiles) -> str:
+    named = f"--tls-cert {files.cert} / --tls-key {files.key}"
+    return named if files.client_ca is None else f"{named} / --tls-client-ca {files.client_ca}"

@@ -23,6 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.protocols.websockets.wsproto_impl import WSProtocol
 
 from rolescope.service.peer_identity import PRINCIPAL_KEY, TLS_EXTENSION, principal_from_peercert
+from rolescope.serving.tls_context import resumes_session_from_before_ca_change
 
 HTTP_PROTOCOL = "rolescope.serving.tls_protocols:PeerIdentityHttpToolsProtocol"
 H11_PROTOCOL = "rolescope.serving.tls_protocols:PeerIdentityH11Protocol"
@@ -62,7 +63,14 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
 
 
 def with_tls_extension(app: Any, transport: asyncio.BaseTransport) -> Any:
-    """`app` with this connection's TLS extension in every scope (unchanged over plain HTTP)."""
+    """`app` with this connection's TLS extension in every scope (unchanged over plain HTTP).
+
+    A connection resuming a session from before the client CA changed is closed here instead.
+    """
+    ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+    if ssl_object is not None and resumes_session_from_before_ca_change(ssl_object):
+        transport.close()
+        return app
     tls = tls_extension(transport)
     if tls is None:
         return app

@@ -19,6 +19,7 @@ from cryptography import x509
 
 from rolescope.client_tls import ClientTls
 from rolescope.serving.launcher import ServiceProcess
+from tests.conftest import Issued
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -247,3 +248,124 @@ def test_worker_processes_serve_mutual_tls(pki, service_factory, fast_roles_path
         assert client.get(f"{service.url}/v1/sessions/{reply.json()['session_id']}").status_code == 200
     with _client(ca.cert) as stranger:
         _refused(stranger, service.url)
+
+
+def _accepted(service: ServiceProcess, ca: Path, client: Issued) -> bool:
+    """Whether a new connection presenting `client`'s certificate is served."""
+    with _client(ca, client.cert, client.key) as fresh:
+        try:
+            return fresh.get(f"{service.url}/v1/roles").status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+def _wait_for_log(service: ServiceProcess, text: str, times: int = 1) -> None:
+    deadline = time.monotonic() + 20
+    while service.log().count(text) < times:
+        assert time.monotonic() < deadline, service.log()[-3000:]
+        time.sleep(0.1)
+
+
+def _reload_count(client: httpx.Client, url: str, outcome: str) -> float:
+    series = f'rolescope_tls_reloads_total{{outcome="{outcome}"}} '
+    lines = client.get(f"{url}/metrics").text.splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(series))
+
+
+def _healthz_over(
+    port: int, context: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[bool, ssl.SSLSession | None, bool]:
+    """(answered 200, the TLS session to resume later, whether this one was resumed) on a raw connection."""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls,
+        ):
+            tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(4096):
+                answer += chunk
+            return answer.startswith(b"HTTP/1.1 200"), tls.session, tls.session_reused
+    except (OSError, ssl.SSLError):
+        return False, None, False
+
+
+@pytest.fixture
+def rotating_ca(pki, tmp_path):  # type: ignore[no-untyped-def]
+    """A server certificate, a client CA file that the test overwrites, and a client of each of two CAs."""
+    server_ca, old_ca, new_ca = pki.ca("server-ca"), pki.ca("old-clients-ca"), pki.ca("new-clients-ca")
+    server = pki.issue("server", ca=server_ca, server=True)
+    client_ca = tmp_path / "live" / "clients-ca.crt"
+    client_ca.parent.mkdir()
+    shutil.copy(old_ca.cert, client_ca)
+    old_client, new_client = pki.issue("old-alice", ca=old_ca), pki.issue("new-alice", ca=new_ca)
+    args = ["--tls-cert", str(server.cert), "--tls-key", str(server.key), "--tls-client-ca", str(client_ca)]
+    return server_ca, new_ca, client_ca, old_client, new_client, args
+
+
+def test_sighup_reloads_the_client_ca_keeping_open_connections_and_refusing_a_bad_file(
+    rotating_ca, service_factory, fast_roles_path
+) -> None:  # type: ignore[no-untyped-def]
+    server_ca, new_ca, client_ca, old_client, new_client, args = rotating_ca
+    tls = ClientTls(ca_file=server_ca.cert, client_cert=old_client.cert, client_key=old_client.key)
+    service: ServiceProcess = service_factory(roles_path=fast_roles_path, extra_args=args, tls=tls)
+    assert _accepted(service, server_ca.cert, old_client)
+    assert not _accepted(service, server_ca.cert, new_client)
+    # A keep-alive connection opened under the old CA, used again after each reload.
+    opened_before = _client(server_ca.cert, old_client.cert, old_client.key)
+    assert opened_before.get(f"{service.url}/healthz").status_code == 200
+    # A TLS session the old client could resume later (TLS 1.3 sends its ticket after the handshake).
+    resuming = ClientTls(ca_file=server_ca.cert, client_cert=old_client.cert, client_key=old_client.key)
+    context = resuming.ssl_context()
+    _ok, session, _ = _healthz_over(service.port, context)
+    ok, session, resumed = _healthz_over(service.port, context, session)
+    assert ok and resumed, "the service should resume sessions while the CA is unchanged"
+
+    # A half-written bundle is refused, naming the file; the old CA keeps serving.
+    client_ca.write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    os.kill(service.pid, signal.SIGHUP)
+    _wait_for_log(service, "certificate rotation skipped")
+    assert f"--tls-client-ca {client_ca}: not a PEM certificate" in service.log()
+    assert _accepted(service, server_ca.cert, old_client)
+    assert not _accepted(service, server_ca.cert, new_client)
+    assert _reload_count(opened_before, service.url, "refused") == 1
+    assert _reload_count(opened_before, service.url, "applied") == 0
+
+    shutil.copy(new_ca.cert, client_ca)
+    os.kill(service.pid, signal.SIGHUP)
+    _wait_for_log(service, f"client CA reloaded from {client_ca}")
+    assert _accepted(service, server_ca.cert, new_client)
+    assert not _accepted(service, server_ca.cert, old_client), "a certificate only the old CA signed"
+    ok, _session, _resumed = _healthz_over(service.port, context, session)
+    assert not ok, "a session from before the CA change resumed without the new CA's check"
+    # Still served: it is the connection opened before (a new one with that certificate is refused above).
+    assert opened_before.get(f"{service.url}/healthz").status_code == 200
+    assert _reload_count(opened_before, service.url, "applied") == 1
+    opened_before.close()
+    assert service.process.poll() is None
+
+
+def test_every_worker_reloads_the_client_ca_on_sighup(rotating_ca, service_factory, fast_roles_path) -> None:  # type: ignore[no-untyped-def]
+    server_ca, new_ca, client_ca, old_client, new_client, args = rotating_ca
+    tls = ClientTls(ca_file=server_ca.cert, client_cert=old_client.cert, client_key=old_client.key)
+    service: ServiceProcess = service_factory(
+        roles_path=fast_roles_path, extra_args=[*args, "--workers", "2"], tls=tls, ready_timeout=90
+    )
+    # Ready means one worker answers; a worker still starting would read the bad file below at its start.
+    # Each worker logs a role reload for a SIGHUP once it serves (at once if it was still starting).
+    os.kill(service.pid, signal.SIGHUP)
+    _wait_for_log(service, "role reload (SIGHUP", times=2)
+    client_ca.write_text("not a certificate\n")
+    os.kill(service.pid, signal.SIGHUP)
+    _wait_for_log(service, f"--tls-client-ca {client_ca}: not a PEM certificate", times=2)
+    assert all(_accepted(service, server_ca.cert, old_client) for _ in range(8))
+
+    reloaded = f"client CA reloaded from {client_ca}"
+    before = service.log().count(reloaded)
+    shutil.copy(new_ca.cert, client_ca)
+    os.kill(service.pid, signal.SIGHUP)
+    _wait_for_log(service, reloaded, times=before + 2)
+    # New connections land on either worker: every one of them must judge by the new CA.
+    assert all(_accepted(service, server_ca.cert, new_client) for _ in range(12))
+    assert not any(_accepted(service, server_ca.cert, old_client) for _ in range(12))
+    assert service.process.poll() is None
