@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rolescope.loadtests.load_config import UserKind
+from rolescope.loadtests.targets.base import TargetOptions
 
 
 @dataclass
@@ -35,6 +36,8 @@ class CapacityOptions:
     metrics_url: str | None = (
         None  # with `target`: where its Prometheus metrics are (default: <target>/metrics)
     )
+    target_options: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
+    timeout_s: float = 60.0  # of one request
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}"

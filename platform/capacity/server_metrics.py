@@ -10,6 +10,7 @@ Parsing and arithmetic are pure; `scrape` is the only I/O.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -102,10 +103,10 @@ def parse_metrics(text: str, at: float) -> Snapshot:
     return Snapshot(at, requests, failures, in_flight, cpu, histograms)
 
 
-def scrape(url: str, timeout_s: float = 2.0) -> Snapshot | None:
+def scrape(url: str, timeout_s: float = 2.0, verify: bool | ssl.SSLContext = True) -> Snapshot | None:
     """The service's `/metrics` now, or None when it does not answer (the step goes on without it)."""
     try:
-        response = httpx.get(url, timeout=timeout_s)
+        response = httpx.get(url, timeout=timeout_s, verify=verify)
         response.raise_for_status()
     except httpx.HTTPError:
         return None

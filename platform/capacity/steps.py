@@ -26,6 +26,8 @@ from rolescope.gate.goodput import good_requests
 from rolescope.gate.model import CheckResult, GatePolicy, RunData
 from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.slis import distribution
+from rolescope.loadtests.targets.base import TargetOptions
+from rolescope.loadtests.targets.probe import tls_verify
 from rolescope.rundir import SAMPLES_FILE, RequestSample, load_dir_name, read_samples
 
 Status = Callable[[str], None]
@@ -63,6 +65,8 @@ class StepContext:
     error_budget: tuple[str, float] | None = None
     cpus: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    target: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
+    timeout_s: float = 60.0  # of one request
 
 
 @dataclass
@@ -161,6 +165,7 @@ class _Monitor:
         self.settle_s: float | None = None
         self.last: Snapshot | None = None
         self._last_scrape = 0.0
+        self.verify = tls_verify(context.target)
 
     def __call__(self, elapsed: float, samples: int) -> None:
         self.status(f"{self.label}: {min(elapsed, self.plan.duration_s):.0f}/{self.plan.duration_s:.0f} s")
@@ -174,7 +179,7 @@ class _Monitor:
         if self.context.metrics_url is None or self.start is None or now - self._last_scrape < SCRAPE_EVERY_S:
             return
         self._last_scrape = now
-        snapshot = scrape(self.context.metrics_url)
+        snapshot = scrape(self.context.metrics_url, verify=self.verify)
         if snapshot is None:
             return
         at = snapshot.at - self.began
@@ -221,7 +226,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     out = context.out / load_dir_name(index)
     if out.exists():
         shutil.rmtree(out)
-    start = scrape(context.metrics_url) if context.metrics_url else None
+    verify = tls_verify(context.target)
+    start = scrape(context.metrics_url, verify=verify) if context.metrics_url else None
     options = LoadOptions(
         host=context.url,
         out=out,
@@ -234,6 +240,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
         cpus=context.cpus,
         extra_env=dict(context.extra_env),
         open_pool_cover_s=pool_cover_s(context.policy),
+        target=context.target,
+        timeout_s=context.timeout_s,
     )
     plan = with_spawn_allowance(plan, options.effective_users())
     options.duration_s = plan.duration_s + (STARTUP_ALLOWANCE_S if start is not None else 0.0)
@@ -248,7 +256,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     except _StepDecided as decided:
         early_stop = decided.reason
         write_slis(out)
-    end = scrape(context.metrics_url) if context.metrics_url else None
+    end = scrape(context.metrics_url, verify=verify) if context.metrics_url else None
     wall = time.monotonic() - began
     samples_path = out / SAMPLES_FILE
     everything = read_samples(samples_path) if samples_path.exists() else []

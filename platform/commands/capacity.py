@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from rolescope.commands.target_flags import with_target_options
+
+if TYPE_CHECKING:
+    from rolescope.commands.load_target import TargetArgs
 
 
 def register(app: typer.Typer) -> None:
     @app.command("capacity")
+    @with_target_options(roles_flag="--target-roles")
     def capacity(
         target: str | None = typer.Option(
-            None, "--target", help="Measure a running service at this URL instead of launching one."
+            None,
+            "--target",
+            help="Measure a running service at this URL (any --api) instead of launching one.",
+            show_default=False,
         ),
         metrics_url: str | None = typer.Option(
             None,
@@ -79,6 +88,8 @@ def register(app: typer.Typer) -> None:
         cpus: str | None = typer.Option(
             None, "--cpus", help="Pin the load generator to these CPUs (e.g. 0).", show_default=False
         ),
+        *,
+        target_args: TargetArgs,
     ) -> None:
         """Find the highest arrival rate at which every SLO holds: exit 0 found, 1 none held, 2 usage.
 
@@ -104,12 +115,16 @@ def register(app: typer.Typer) -> None:
           rolescope capacity --target http://127.0.0.1:8080 --precision 0.1 --time-budget 5m
 
           rolescope capacity --set concurrency_limit=16 --user chat
+
+          rolescope capacity --target https://vllm.internal:8000 --api openai --model my-model \\
+              --roles-dir examples --ca ca.pem --client-cert me.pem --client-key me-key.pem
         """
         from rich.console import Console
 
         from rolescope.capacity.options import CapacityOptions
         from rolescope.capacity.report import headline, sizing_lines
         from rolescope.capacity.run import run_capacity
+        from rolescope.commands.load_target import target_options
         from rolescope.commands.tune import _faults, _settings
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.loadtests.load_config import parse_duration
@@ -123,6 +138,28 @@ def register(app: typer.Typer) -> None:
         if target is not None and (fault or setting or roles):
             raise ConfigError(
                 "--fault, --set and --roles change a launched service; they cannot go with --target"
+            )
+        tls = target_args.insecure or target_args.ca_file or target_args.client_cert or target_args.client_key
+        if target is None and tls:
+            raise ConfigError(
+                "--insecure, --ca, --client-cert and --client-key need --target URL "
+                "(the launched service speaks plain HTTP)"
+            )
+        timeout_s = target_args.timeout_s()
+        protocol = target_options(target_args)
+        if target is not None:
+            from rolescope.capacity.run import check_target
+            from rolescope.commands.load_view import check_target_or_exit
+
+            check_target(target, protocol)
+            # Before any load: the running service answers, accepts the key, serves every role replayed.
+            check_target_or_exit(
+                target.rstrip("/"),
+                protocol,
+                traffic,
+                user,  # type: ignore[arg-type]
+                min(timeout_s, 30.0),
+                roles_option="--target-roles",
             )
         options = CapacityOptions(
             out=out,
@@ -143,6 +180,8 @@ def register(app: typer.Typer) -> None:
             headroom=headroom,
             cpus=cpus,
             metrics_url=metrics_url,
+            target_options=protocol,
+            timeout_s=timeout_s,
         )
         console = Console(stderr=True)
         with console.status("starting") as spinner:
