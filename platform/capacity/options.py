@@ -38,6 +38,8 @@ class CapacityOptions:
     )
     target_options: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
     timeout_s: float = 60.0  # of one request
+    prometheus: str | None = None  # read each step's server figures from this Prometheus HTTP API
+    prometheus_selector: str = ""  # label matchers of the service's series there, e.g. job="chat"
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from rolescope.capacity.options import CapacityOptions
+from rolescope.capacity.prometheus_source import prometheus_source
 from rolescope.capacity.search import Done, SearchConfig, StepResult, next_step
 from rolescope.capacity.stepplan import error_budget, plan_step, requests_needed
 from rolescope.capacity.steps import StepContext, StepRecord, run_step
@@ -139,7 +140,11 @@ def run_capacity(options: CapacityOptions, status: Status) -> CapacityOutcome:
     min_requests = options.min_requests or requests_needed(policy)
     began = time.monotonic()
     records: list[StepRecord] = []
+    prometheus = prometheus_source(options.prometheus, options.prometheus_selector)
     with service_for(options, out, status) as (url, metrics_url):
+        if prometheus is not None:
+            status(f"checking Prometheus at {prometheus.url}")
+            prometheus.check()
         context = StepContext(
             url=url,
             out=out,
@@ -151,6 +156,7 @@ def run_capacity(options: CapacityOptions, status: Status) -> CapacityOutcome:
             cpus=options.cpus,
             target=options.target_options,
             timeout_s=options.timeout_s,
+            prometheus=prometheus,
         )
         start = options.start_rate or 1.0 / max(
             single_request_seconds(url, options.user, options.target_options), 1e-3

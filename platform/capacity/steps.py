@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolescope.capacity.prometheus_source import PrometheusSource
 from rolescope.capacity.search import Phase
 from rolescope.capacity.server_metrics import Snapshot, scrape, server_figures
 from rolescope.capacity.stepplan import StepPlan, StepSoFar, pool_cover_s, stop_reason, with_spawn_allowance
@@ -67,6 +68,7 @@ class StepContext:
     extra_env: dict[str, str] = field(default_factory=dict)
     target: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
     timeout_s: float = 60.0  # of one request
+    prometheus: PrometheusSource | None = None  # read the server figures there instead of from /metrics
 
 
 @dataclass
@@ -127,6 +129,11 @@ def judged_samples(samples: list[RequestSample], warmup_s: float) -> list[Reques
         return []
     first = min(s.intended_start for s in samples)
     return [s for s in samples if s.intended_start >= first + warmup_s]
+
+
+def judged_window(samples: list[RequestSample]) -> tuple[float, float]:
+    """From the first judged request's intended send time to the last answer's end (unix seconds)."""
+    return min(s.intended_start for s in samples), max(s.intended_start + s.e2e_s for s in samples)
 
 
 def _difference(client: dict[str, Any], server: dict[str, Any] | None) -> dict[str, float | None]:
@@ -273,6 +280,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     since = first.at - monitor.began if first is not None else 0.0
     peak = [y for t, y in monitor.in_flight if t >= since]
     server = server_figures(first, last, peak) if first and last else None
+    if context.prometheus is not None and samples:
+        server = context.prometheus.figures(judged_window(samples))
     if server is not None:
         server["difference"] = _difference(client, server)
     record = StepRecord(

@@ -29,6 +29,19 @@ def register(app: typer.Typer) -> None:
             help="With --target: the service's Prometheus metrics (default: <target>/metrics).",
             show_default=False,
         ),
+        prometheus: str | None = typer.Option(
+            None,
+            "--prometheus",
+            help="With --target: read each step's server figures from this Prometheus (its HTTP API, "
+            "e.g. http://prometheus:9090) over the step's window instead of scraping /metrics.",
+            show_default=False,
+        ),
+        prometheus_selector: str = typer.Option(
+            "",
+            "--prometheus-selector",
+            help='With --prometheus: label matchers that pick the service\'s series, e.g. job="chat".',
+            show_default=False,
+        ),
         out: Path | None = typer.Option(
             None,
             "--out",
@@ -116,6 +129,9 @@ def register(app: typer.Typer) -> None:
 
           rolescope capacity --set concurrency_limit=16 --user chat
 
+          rolescope capacity --target http://chat.internal:8080 --prometheus http://prometheus:9090 \\
+              --prometheus-selector 'job="chat"'
+
           rolescope capacity --target https://vllm.internal:8000 --api openai --model my-model \\
               --roles-dir examples --ca ca.pem --client-cert me.pem --client-key me-key.pem
         """
@@ -139,6 +155,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(
                 "--fault, --set and --roles change a launched service; they cannot go with --target"
             )
+        if prometheus is not None and target is None:
+            raise ConfigError("--prometheus needs --target URL (a launched service is scraped directly)")
+        if prometheus_selector and prometheus is None:
+            raise ConfigError("--prometheus-selector needs --prometheus URL")
         tls = target_args.insecure or target_args.ca_file or target_args.client_cert or target_args.client_key
         if target is None and tls:
             raise ConfigError(
@@ -182,6 +202,8 @@ def register(app: typer.Typer) -> None:
             metrics_url=metrics_url,
             target_options=protocol,
             timeout_s=timeout_s,
+            prometheus=prometheus,
+            prometheus_selector=prometheus_selector,
         )
         console = Console(stderr=True)
         with console.status("starting") as spinner:
