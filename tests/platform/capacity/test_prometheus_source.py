@@ -52,7 +52,7 @@ def test_each_step_reads_the_server_figures_from_prometheus(
     step = outcome.steps[0]
     server, client = step.server, step.client
     assert server is not None and server["source"] == f"prometheus {prometheus.url}"
-    # The window is the client's judged one, read at 1 s scrapes: the counts agree within a few scrapes' worth.
+    # The client's judged window, read at 1 s scrapes: the counts agree within a few scrapes' worth.
     assert abs(server["requests"] - client["requests"]) <= 0.3 * client["requests"] + 16, (server, client)
     assert server["ttft_s"]["count"] > 0 and server["ttft_s"]["p50"] is not None
     assert server["cpu_seconds"] > 0 and server["in_flight_max"] >= 1
