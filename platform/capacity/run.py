@@ -16,6 +16,7 @@ import httpx
 from rolescope.capacity.options import CapacityOptions
 from rolescope.capacity.prometheus_source import prometheus_source
 from rolescope.capacity.search import Done, SearchConfig, StepResult, next_step
+from rolescope.capacity.span_receiver import SpanReceiver, span_receiver
 from rolescope.capacity.stepplan import error_budget, plan_step, requests_needed
 from rolescope.capacity.steps import StepContext, StepRecord, run_step
 from rolescope.errors import ConfigError, EnvironmentProblem
@@ -89,8 +90,10 @@ def single_request_seconds(
 
 
 @contextlib.contextmanager
-def service_for(options: CapacityOptions, out: Path, status: Status) -> Iterator[tuple[str, str | None]]:
-    """(service URL, its /metrics URL or None) for the whole search."""
+def service_for(
+    options: CapacityOptions, out: Path, status: Status, spans: SpanReceiver | None = None
+) -> Iterator[tuple[str, str | None]]:
+    """(service URL, its /metrics URL or None) for the whole search; a launched service sends `spans` all."""
     if options.target is not None:
         check_target(options.target, options.target_options)
         url = options.target.rstrip("/")
@@ -104,6 +107,8 @@ def service_for(options: CapacityOptions, out: Path, status: Status) -> Iterator
     # saturates the event loop, which is exactly when the step needs to see in-flight requests.
     metrics_port = free_port()
     env = {**service_env(options.settings, options.faults), "ROLESCOPE_METRICS_PORT": str(metrics_port)}
+    if spans is not None:
+        env.update(span_export_env(spans.endpoint))
     with tempfile.TemporaryDirectory(prefix="rolescope-capacity-") as scratch:
         status("starting the role service (simulator, SQLite, fresh database)")
         service = launch_service(
@@ -115,6 +120,16 @@ def service_for(options: CapacityOptions, out: Path, status: Status) -> Iterator
         with service:
             warm_up(service.url)
             yield service.url, f"http://127.0.0.1:{metrics_port}/metrics"
+
+
+def span_export_env(endpoint: str) -> dict[str, str]:
+    """Every span of the launched service to `endpoint`, in batches sent twice a second."""
+    return {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
 
 
 def search_config(options: CapacityOptions, start_rate: float) -> SearchConfig:
@@ -141,7 +156,12 @@ def run_capacity(options: CapacityOptions, status: Status) -> CapacityOutcome:
     began = time.monotonic()
     records: list[StepRecord] = []
     prometheus = prometheus_source(options.prometheus, options.prometheus_selector)
-    with service_for(options, out, status) as (url, metrics_url):
+    with (
+        span_receiver(options.join_traces, options.trace_port) as spans,
+        service_for(options, out, status, spans) as (url, metrics_url),
+    ):
+        if spans is not None and options.target is not None:
+            status(f"receiving the target's spans at {spans.endpoint} (OTLP/HTTP, sampler always_on)")
         if prometheus is not None:
             status(f"checking Prometheus at {prometheus.url}")
             prometheus.check()
@@ -157,6 +177,7 @@ def run_capacity(options: CapacityOptions, status: Status) -> CapacityOutcome:
             target=options.target_options,
             timeout_s=options.timeout_s,
             prometheus=prometheus,
+            spans=spans,
         )
         start = options.start_rate or 1.0 / max(
             single_request_seconds(url, options.user, options.target_options), 1e-3

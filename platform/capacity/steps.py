@@ -21,6 +21,7 @@ from typing import Any
 from rolescope.capacity.prometheus_source import PrometheusSource
 from rolescope.capacity.search import Phase
 from rolescope.capacity.server_metrics import Snapshot, scrape, server_figures
+from rolescope.capacity.span_receiver import SpanReceiver
 from rolescope.capacity.stepplan import StepPlan, StepSoFar, pool_cover_s, stop_reason, with_spawn_allowance
 from rolescope.gate.absolute import absolute_checks
 from rolescope.gate.goodput import good_requests
@@ -69,6 +70,7 @@ class StepContext:
     target: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
     timeout_s: float = 60.0  # of one request
     prometheus: PrometheusSource | None = None  # read the server figures there instead of from /metrics
+    spans: SpanReceiver | None = None  # the service's spans: its TTFT per trace id
 
 
 @dataclass
@@ -87,6 +89,7 @@ class StepRecord:
     client: dict[str, Any]
     server: dict[str, Any] | None
     checks: list[dict[str, Any]]
+    trace_join: dict[str, Any] | None = None  # client − server TTFT per request, joined by trace id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,6 +305,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
             {"name": c.name, "figure": c.figure, "limit": c.limit, "passed": c.passed, "message": c.message}
             for c in checks
         ],
+        trace_join=context.spans.join(samples) if context.spans is not None else None,
     )
     (out / STEP_FILE).write_text(json.dumps(record.to_dict(), indent=2))
     return record

@@ -42,6 +42,21 @@ def register(app: typer.Typer) -> None:
             help='With --prometheus: label matchers that pick the service\'s series, e.g. job="chat".',
             show_default=False,
         ),
+        join_traces: bool = typer.Option(
+            False,
+            "--join-traces",
+            help="Receive the service's spans (OTLP/HTTP, every request sampled) and join each request's "
+            "client and server TTFT by trace id; a launched service is pointed at the receiver, a --target "
+            "must export there itself. 100 % sampling costs the service CPU: it lowers the capacity found.",
+        ),
+        trace_port: int = typer.Option(
+            0,
+            "--trace-port",
+            min=0,
+            max=65535,
+            help="With --join-traces: the receiver's port on 127.0.0.1 (default: any free one).",
+            show_default=False,
+        ),
         out: Path | None = typer.Option(
             None,
             "--out",
@@ -129,6 +144,8 @@ def register(app: typer.Typer) -> None:
 
           rolescope capacity --set concurrency_limit=16 --user chat
 
+          rolescope capacity --join-traces --user stream
+
           rolescope capacity --target http://chat.internal:8080 --prometheus http://prometheus:9090 \\
               --prometheus-selector 'job="chat"'
 
@@ -157,6 +174,8 @@ def register(app: typer.Typer) -> None:
             )
         if prometheus is not None and target is None:
             raise ConfigError("--prometheus needs --target URL (a launched service is scraped directly)")
+        if trace_port and not join_traces:
+            raise ConfigError("--trace-port needs --join-traces")
         if prometheus_selector and prometheus is None:
             raise ConfigError("--prometheus-selector needs --prometheus URL")
         tls = target_args.insecure or target_args.ca_file or target_args.client_cert or target_args.client_key
@@ -204,6 +223,8 @@ def register(app: typer.Typer) -> None:
             timeout_s=timeout_s,
             prometheus=prometheus,
             prometheus_selector=prometheus_selector,
+            join_traces=join_traces,
+            trace_port=trace_port,
         )
         console = Console(stderr=True)
         with console.status("starting") as spinner:
