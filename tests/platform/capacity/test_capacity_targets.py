@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from rolescope.capacity.outputs import CAPACITY_FILE
-from rolescope.client_tls import ClientTls
 from rolescope.exporters import names
 from rolescope.rundir import SAMPLES_FILE, read_samples
 
@@ -74,13 +73,8 @@ def test_capacity_speaks_the_openai_protocol_to_a_running_target(
 
 
 @pytest.fixture
-def mtls_service(pki, service_factory, fast_roles_path):  # type: ignore[no-untyped-def]
-    ca = pki.ca("capacity-ca")
-    server = pki.issue("server", ca=ca, server=True)
-    alice = pki.issue("alice", ca=ca)
-    tls = ClientTls(ca_file=ca.cert, client_cert=alice.cert, client_key=alice.key)
-    args = ["--tls-cert", str(server.cert), "--tls-key", str(server.key), "--tls-client-ca", str(ca.cert)]
-    service = service_factory(roles_path=fast_roles_path, extra_args=args, tls=tls)
+def mtls_service(mtls):  # type: ignore[no-untyped-def]
+    _pki, ca, _server, alice, service = mtls
     return service, ("--ca", str(ca.cert), "--client-cert", str(alice.cert), "--client-key", str(alice.key))
 
 

@@ -6,12 +6,8 @@ import json
 from pathlib import Path
 
 import httpx
-import jsonschema
 import pytest
 
-from rolescope.capacity.options import CapacityOptions
-from rolescope.capacity.outputs import schema
-from rolescope.capacity.run import run_capacity
 from rolescope.capacity.span_receiver import SpanReceiver
 from rolescope.rundir import REPORT_FILE, SAMPLES_FILE, SUMMARY_FILE, read_samples
 
@@ -19,21 +15,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_capacity_run_joins_every_streamed_request_to_the_services_span(
-    tmp_path: Path, fast_roles_path: Path
-) -> None:
+    tmp_path: Path, fast_roles_path: Path, one_step_capacity
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "run"
-    options = CapacityOptions(
-        out=out,
-        roles=fast_roles_path,
-        join_traces=True,
-        user="stream",
-        start_rate=5.0,
-        time_budget_s=20.0,
-        max_step_s=8.0,
-        precision=0.9,
-    )
-    outcome = run_capacity(options, lambda _: None)
-    jsonschema.validate(outcome.document, schema())
+    outcome = one_step_capacity(out, roles=fast_roles_path, join_traces=True)
     step = outcome.steps[0]
     samples = read_samples(out / "load-1" / SAMPLES_FILE)
     streamed = [s for s in samples if s.ok and s.ttft_s is not None]
