@@ -252,6 +252,7 @@ def _fill(sample: RequestSample, reply: Reply, origin: float, end: float) -> Non
     sample.error = reply.error
     sample.ok = reply.error is None
     sample.role_version = reply.role_version
+    sample.trace_id = reply.trace_id
     if sample.kind == "stream":
         sample.itl_s = reply.inter_token_latencies()
         sample.all_at_once = reply.arrived_all_at_once()

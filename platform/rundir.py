@@ -110,6 +110,7 @@ class RequestSample:
     all_at_once: bool = False  # the whole stream arrived in one read: not really streamed
     process: int = 0  # index of the load process (worker) that sent it
     role_version: str | None = None  # the role version that answered, when the target says
+    trace_id: str | None = None  # the answer's trace id, when the target returns one (rolescope does)
 
     @property
     def streamed(self) -> bool:
@@ -152,6 +153,7 @@ class RequestSample:
             all_at_once=bool(data.get("all_at_once", False)),
             process=int(data.get("process", 0)),
             role_version=None if data.get("role_version") is None else str(data["role_version"]),
+            trace_id=None if data.get("trace_id") is None else str(data["trace_id"]),
         )
 
 

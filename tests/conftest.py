@@ -413,3 +413,25 @@ class Pki:
 def pki(tmp_path: Path) -> Pki:
     """Make CAs and certificates for TLS tests: `ca = pki.ca("ca"); pki.issue("alice", ca=ca)`."""
     return Pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def mtls(pki, service_factory, fast_roles_path):  # type: ignore[no-untyped-def]
+    """A role service on HTTPS that asks every client for a certificate of its CA: (pki, ca, server
+    certificate, alice's client certificate, the service)."""
+    from rolescope.client_tls import ClientTls
+
+    ca = pki.ca("clients-and-servers-ca")
+    server = pki.issue("server", ca=ca, server=True)
+    alice = pki.issue("alice", ca=ca)
+    tls = ClientTls(ca_file=ca.cert, client_cert=alice.cert, client_key=alice.key)
+    serve_args = [
+        "--tls-cert",
+        str(server.cert),
+        "--tls-key",
+        str(server.key),
+        "--tls-client-ca",
+        str(ca.cert),
+    ]
+    service = service_factory(roles_path=fast_roles_path, extra_args=serve_args, tls=tls)
+    return pki, ca, server, alice, service

@@ -115,6 +115,7 @@ class Reply:
     error: str | None = None
     input_tokens: int | None = None
     role_version: str | None = None  # the role version that answered, when the protocol says
+    trace_id: str | None = None  # the answer's trace id, when the protocol carries one
 
     @property
     def first_token_at(self) -> float | None:
@@ -189,6 +190,12 @@ def http_error_text(status: int, body: bytes) -> str:
     elif isinstance(payload, str):
         detail = payload
     return f"HTTP {status}: {detail}".strip().rstrip(":")[:200]
+
+
+def trace_id_of(answer: object) -> str | None:
+    """The answer's `trace_id`: what joins this request to the service's own span of it."""
+    trace_id = answer.get("trace_id") if isinstance(answer, dict) else None
+    return str(trace_id) if trace_id else None
 
 
 def bearer(headers: Mapping[str, str], api_key: str | None) -> dict[str, str]:

@@ -18,6 +18,7 @@ from rolescope.loadtests.targets.base import (
     Transport,
     TurnCall,
     bearer,
+    trace_id_of,
 )
 
 CHAT_PATH = "/v1/chat"
@@ -53,6 +54,7 @@ class RolescopeStreamReader:
             output_tokens=reading.output_tokens(),
             text=str(final.get("content", "")),
             role_version=_version_of(final),
+            trace_id=trace_id_of(final),
         )
         if reading.error is not None:
             reply.error = f"error event: {reading.error}"
@@ -91,6 +93,7 @@ class RolescopeAdapter:
                 output_tokens=int(answer["usage"]["output_tokens"]),
                 text=str(answer.get("content", "")),
                 role_version=_version_of(answer),
+                trace_id=trace_id_of(answer),
             )
         except (ValueError, KeyError, TypeError) as exc:
             return Reply(error=f"unreadable answer: {exc}")

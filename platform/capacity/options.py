@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rolescope.loadtests.load_config import UserKind
+from rolescope.loadtests.targets.base import TargetOptions
 
 
 @dataclass
@@ -35,6 +36,12 @@ class CapacityOptions:
     metrics_url: str | None = (
         None  # with `target`: where its Prometheus metrics are (default: <target>/metrics)
     )
+    target_options: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
+    timeout_s: float = 60.0  # of one request
+    prometheus: str | None = None  # read each step's server figures from this Prometheus HTTP API
+    prometheus_selector: str = ""  # label matchers of the service's series there, e.g. job="chat"
+    join_traces: bool = False  # receive the service's spans; join client and server TTFT by trace id
+    trace_port: int = 0  # the span receiver's loopback port (0: any free one)
 
     def output_dir(self) -> Path:
         return self.out or Path("runs") / f"capacity-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -54,6 +54,9 @@ def build_document(
             "settings": dict(options.settings),
             "faults": dict(options.faults),
             "metrics_url": context.metrics_url,
+            "prometheus": None
+            if context.prometheus is None
+            else {"url": context.prometheus.url, "selector": context.prometheus.selector},
             "user": options.user,
         },
         "slo": {

@@ -11,6 +11,10 @@ from markupsafe import Markup
 from rolescope.capacity import plots
 
 LATENCY_METRICS = ("ttft", "e2e", "tpot")
+TRACE_JOIN_TITLE = (
+    "Client − server TTFT of the same request, joined by trace id (network, queueing before the "
+    "handler, the handler's work before inference, the load generator)"
+)
 
 
 def _ms(value: float | None) -> str:
@@ -82,6 +86,31 @@ def edge_comparison(document: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _fine_ms(value: float | None) -> str:
+    return "–" if value is None else f"{1000 * value:+.1f} ms"
+
+
+def trace_join_rows(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Per step: client − server TTFT of the same requests, joined by trace id (with --join-traces)."""
+    rows = []
+    for step in document["steps"]:
+        join = step.get("trace_join")
+        if not join:
+            continue
+        spread = join["client_minus_server_ttft_s"]
+        joined = bool(join["joined"])
+        rows.append(
+            {
+                "index": str(step["index"]),
+                "offered": _rate(step["offered_rps"]),
+                "joined": f"{join['joined']} of {join['requests_with_trace_id']}",
+                **{q: _fine_ms(spread[q] if joined else None) for q in ("p50", "p95", "p99", "max")},
+                "min": _fine_ms(join["min_s"]),
+            }
+        )
+    return rows
+
+
 def headline(document: dict[str, Any]) -> str:
     capacity = document["capacity"]
     low, high = capacity["bracket"]["low"], capacity["bracket"]["high"]
@@ -137,6 +166,18 @@ def render_summary(document: dict[str, Any]) -> str:
         lines += [
             f"| {r['figure']} | {r['client']} | {r['server']} | {r['difference']} |" for r in comparison
         ]
+    joins = trace_join_rows(document)
+    if joins:
+        lines += ["", f"{TRACE_JOIN_TITLE}:", ""]
+        lines += [
+            "| # | offered | joined | min | p50 | p95 | p99 | max |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['index']} | {r['offered']} | {r['joined']} | {r['min']} | {r['p50']} | {r['p95']} "
+            f"| {r['p99']} | {r['max']} |"
+            for r in joins
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -171,5 +212,7 @@ def render_report(document: dict[str, Any]) -> str:
         sizing=[line.replace("**", "").replace("`", "") for line in sizing_lines(document)],
         rows=step_rows(document),
         comparison=edge_comparison(document),
+        joins=trace_join_rows(document),
+        join_title=TRACE_JOIN_TITLE,
         charts=[(title, Markup(svg)) for title, svg in charts(document)],
     )

@@ -10,6 +10,7 @@ Parsing and arithmetic are pure; `scrape` is the only I/O.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,51 +62,67 @@ def _is_chat(labels: dict[str, str]) -> bool:
     return labels.get("route", "").startswith(CHAT_ROUTE_PREFIX)
 
 
-def _histogram(samples: Iterable[Any], chat_only: bool) -> Histogram:
+SeriesValue = tuple[str, dict[str, str], float]  # (series name, labels, value)
+_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def _histogram(samples: Iterable[SeriesValue], chat_only: bool) -> Histogram:
     buckets: dict[float, float] = {}
     total = count = 0.0
-    for sample in samples:
-        labels = dict(sample.labels)
+    for name, labels, value in samples:
         if chat_only and not _is_chat(labels):
             continue
-        if sample.name.endswith("_bucket"):
+        if name.endswith("_bucket"):
             bound = float(labels["le"])
-            buckets[bound] = buckets.get(bound, 0.0) + sample.value
-        elif sample.name.endswith("_sum"):
-            total += sample.value
-        elif sample.name.endswith("_count"):
-            count += sample.value
+            buckets[bound] = buckets.get(bound, 0.0) + value
+        elif name.endswith("_sum"):
+            total += value
+        elif name.endswith("_count"):
+            count += value
     return Histogram(tuple(sorted(buckets.items())), total, count)
 
 
-def parse_metrics(text: str, at: float) -> Snapshot:
-    """A snapshot of the figures capacity compares; series the text lacks stay at zero / None."""
+def snapshot_of(series: Iterable[SeriesValue], at: float) -> Snapshot:
+    """A snapshot of the figures capacity compares; series that are absent stay at zero / None."""
     requests = failures = in_flight = 0.0
     cpu: float | None = None
-    histograms: dict[str, Histogram] = {}
-    wanted = {metric: key for key, metric in HISTOGRAMS.items()}
-    for family in text_string_to_metric_families(text):
-        if family.name in wanted:
-            chat_only = family.name == names.HTTP_REQUEST_DURATION
-            histograms[wanted[family.name]] = _histogram(family.samples, chat_only)
-            continue
-        for sample in family.samples:
-            labels = dict(sample.labels)
-            if sample.name == names.HTTP_REQUESTS_TOTAL and _is_chat(labels):
-                requests += sample.value
-                if labels.get("status_class") == "5xx":
-                    failures += sample.value
-            elif sample.name == names.HTTP_IN_FLIGHT and _is_chat(labels):
-                in_flight += sample.value
-            elif sample.name == CPU_SECONDS:
-                cpu = (cpu or 0.0) + sample.value
+    by_histogram: dict[str, list[SeriesValue]] = {metric: [] for metric in HISTOGRAMS.values()}
+    for name, labels, value in series:
+        base = next((name.removesuffix(x) for x in _SUFFIXES if name.endswith(x)), name)
+        if base in by_histogram:
+            by_histogram[base].append((name, labels, value))
+        elif name == names.HTTP_REQUESTS_TOTAL and _is_chat(labels):
+            requests += value
+            if labels.get("status_class") == "5xx":
+                failures += value
+        elif name == names.HTTP_IN_FLIGHT and _is_chat(labels):
+            in_flight += value
+        elif name == CPU_SECONDS:
+            cpu = (cpu or 0.0) + value
+    histograms = {
+        key: _histogram(by_histogram[metric], chat_only=metric == names.HTTP_REQUEST_DURATION)
+        for key, metric in HISTOGRAMS.items()
+        if by_histogram[metric]
+    }
     return Snapshot(at, requests, failures, in_flight, cpu, histograms)
 
 
-def scrape(url: str, timeout_s: float = 2.0) -> Snapshot | None:
+def parse_metrics(text: str, at: float) -> Snapshot:
+    """A snapshot from Prometheus exposition text."""
+    return snapshot_of(
+        (
+            (sample.name, dict(sample.labels), sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        ),
+        at,
+    )
+
+
+def scrape(url: str, timeout_s: float = 2.0, verify: bool | ssl.SSLContext = True) -> Snapshot | None:
     """The service's `/metrics` now, or None when it does not answer (the step goes on without it)."""
     try:
-        response = httpx.get(url, timeout=timeout_s)
+        response = httpx.get(url, timeout=timeout_s, verify=verify)
         response.raise_for_status()
     except httpx.HTTPError:
         return None

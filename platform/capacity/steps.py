@@ -18,14 +18,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolescope.capacity.prometheus_source import PrometheusSource
 from rolescope.capacity.search import Phase
 from rolescope.capacity.server_metrics import Snapshot, scrape, server_figures
+from rolescope.capacity.span_receiver import SpanReceiver
 from rolescope.capacity.stepplan import StepPlan, StepSoFar, pool_cover_s, stop_reason, with_spawn_allowance
 from rolescope.gate.absolute import absolute_checks
 from rolescope.gate.goodput import good_requests
 from rolescope.gate.model import CheckResult, GatePolicy, RunData
 from rolescope.loadtests.load_config import UserKind
 from rolescope.loadtests.slis import distribution
+from rolescope.loadtests.targets.base import TargetOptions
+from rolescope.loadtests.targets.probe import tls_verify
 from rolescope.rundir import SAMPLES_FILE, RequestSample, load_dir_name, read_samples
 
 Status = Callable[[str], None]
@@ -63,6 +67,10 @@ class StepContext:
     error_budget: tuple[str, float] | None = None
     cpus: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    target: TargetOptions = field(default_factory=TargetOptions)  # protocol, headers, TLS, roles
+    timeout_s: float = 60.0  # of one request
+    prometheus: PrometheusSource | None = None  # read the server figures there instead of from /metrics
+    spans: SpanReceiver | None = None  # the service's spans: its TTFT per trace id
 
 
 @dataclass
@@ -81,6 +89,7 @@ class StepRecord:
     client: dict[str, Any]
     server: dict[str, Any] | None
     checks: list[dict[str, Any]]
+    trace_join: dict[str, Any] | None = None  # client − server TTFT per request, joined by trace id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +134,11 @@ def judged_samples(samples: list[RequestSample], warmup_s: float) -> list[Reques
     return [s for s in samples if s.intended_start >= first + warmup_s]
 
 
+def judged_window(samples: list[RequestSample]) -> tuple[float, float]:
+    """From the first judged request's intended send time to the last answer's end (unix seconds)."""
+    return min(s.intended_start for s in samples), max(s.intended_start + s.e2e_s for s in samples)
+
+
 def _difference(client: dict[str, Any], server: dict[str, Any] | None) -> dict[str, float | None]:
     """Client minus server, in ms: network, queueing before the handler and the client itself."""
     if server is None or not client.get("requests"):
@@ -161,6 +175,7 @@ class _Monitor:
         self.settle_s: float | None = None
         self.last: Snapshot | None = None
         self._last_scrape = 0.0
+        self.verify = tls_verify(context.target)
 
     def __call__(self, elapsed: float, samples: int) -> None:
         self.status(f"{self.label}: {min(elapsed, self.plan.duration_s):.0f}/{self.plan.duration_s:.0f} s")
@@ -174,7 +189,7 @@ class _Monitor:
         if self.context.metrics_url is None or self.start is None or now - self._last_scrape < SCRAPE_EVERY_S:
             return
         self._last_scrape = now
-        snapshot = scrape(self.context.metrics_url)
+        snapshot = scrape(self.context.metrics_url, verify=self.verify)
         if snapshot is None:
             return
         at = snapshot.at - self.began
@@ -221,7 +236,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     out = context.out / load_dir_name(index)
     if out.exists():
         shutil.rmtree(out)
-    start = scrape(context.metrics_url) if context.metrics_url else None
+    verify = tls_verify(context.target)
+    start = scrape(context.metrics_url, verify=verify) if context.metrics_url else None
     options = LoadOptions(
         host=context.url,
         out=out,
@@ -234,6 +250,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
         cpus=context.cpus,
         extra_env=dict(context.extra_env),
         open_pool_cover_s=pool_cover_s(context.policy),
+        target=context.target,
+        timeout_s=context.timeout_s,
     )
     plan = with_spawn_allowance(plan, options.effective_users())
     options.duration_s = plan.duration_s + (STARTUP_ALLOWANCE_S if start is not None else 0.0)
@@ -248,7 +266,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     except _StepDecided as decided:
         early_stop = decided.reason
         write_slis(out)
-    end = scrape(context.metrics_url) if context.metrics_url else None
+    end = scrape(context.metrics_url, verify=verify) if context.metrics_url else None
     wall = time.monotonic() - began
     samples_path = out / SAMPLES_FILE
     everything = read_samples(samples_path) if samples_path.exists() else []
@@ -265,6 +283,8 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
     since = first.at - monitor.began if first is not None else 0.0
     peak = [y for t, y in monitor.in_flight if t >= since]
     server = server_figures(first, last, peak) if first and last else None
+    if context.prometheus is not None and samples:
+        server = context.prometheus.figures(judged_window(samples))
     if server is not None:
         server["difference"] = _difference(client, server)
     record = StepRecord(
@@ -285,6 +305,7 @@ def run_step(context: StepContext, index: int, plan: StepPlan, phase: Phase, sta
             {"name": c.name, "figure": c.figure, "limit": c.limit, "passed": c.passed, "message": c.message}
             for c in checks
         ],
+        trace_join=context.spans.join(samples) if context.spans is not None else None,
     )
     (out / STEP_FILE).write_text(json.dumps(record.to_dict(), indent=2))
     return record

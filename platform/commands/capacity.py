@@ -3,21 +3,58 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from rolescope.commands.target_flags import with_target_options
+
+if TYPE_CHECKING:
+    from rolescope.commands.load_target import TargetArgs
 
 
 def register(app: typer.Typer) -> None:
     @app.command("capacity")
+    @with_target_options(roles_flag="--target-roles")
     def capacity(
         target: str | None = typer.Option(
-            None, "--target", help="Measure a running service at this URL instead of launching one."
+            None,
+            "--target",
+            help="Measure a running service at this URL (any --api) instead of launching one.",
+            show_default=False,
         ),
         metrics_url: str | None = typer.Option(
             None,
             "--metrics-url",
             help="With --target: the service's Prometheus metrics (default: <target>/metrics).",
+            show_default=False,
+        ),
+        prometheus: str | None = typer.Option(
+            None,
+            "--prometheus",
+            help="With --target: read each step's server figures from this Prometheus (its HTTP API, "
+            "e.g. http://prometheus:9090) over the step's window instead of scraping /metrics.",
+            show_default=False,
+        ),
+        prometheus_selector: str = typer.Option(
+            "",
+            "--prometheus-selector",
+            help='With --prometheus: label matchers that pick the service\'s series, e.g. job="chat".',
+            show_default=False,
+        ),
+        join_traces: bool = typer.Option(
+            False,
+            "--join-traces",
+            help="Receive the service's spans (OTLP/HTTP, every request sampled) and join each request's "
+            "client and server TTFT by trace id; a launched service is pointed at the receiver, a --target "
+            "must export there itself. 100 % sampling costs the service CPU: it lowers the capacity found.",
+        ),
+        trace_port: int = typer.Option(
+            0,
+            "--trace-port",
+            min=0,
+            max=65535,
+            help="With --join-traces: the receiver's port on 127.0.0.1 (default: any free one).",
             show_default=False,
         ),
         out: Path | None = typer.Option(
@@ -79,6 +116,8 @@ def register(app: typer.Typer) -> None:
         cpus: str | None = typer.Option(
             None, "--cpus", help="Pin the load generator to these CPUs (e.g. 0).", show_default=False
         ),
+        *,
+        target_args: TargetArgs,
     ) -> None:
         """Find the highest arrival rate at which every SLO holds: exit 0 found, 1 none held, 2 usage.
 
@@ -104,12 +143,21 @@ def register(app: typer.Typer) -> None:
           rolescope capacity --target http://127.0.0.1:8080 --precision 0.1 --time-budget 5m
 
           rolescope capacity --set concurrency_limit=16 --user chat
+
+          rolescope capacity --join-traces --user stream
+
+          rolescope capacity --target http://chat.internal:8080 --prometheus http://prometheus:9090 \\
+              --prometheus-selector 'job="chat"'
+
+          rolescope capacity --target https://vllm.internal:8000 --api openai --model my-model \\
+              --roles-dir examples --ca ca.pem --client-cert me.pem --client-key me-key.pem
         """
         from rich.console import Console
 
         from rolescope.capacity.options import CapacityOptions
         from rolescope.capacity.report import headline, sizing_lines
         from rolescope.capacity.run import run_capacity
+        from rolescope.commands.load_target import target_options
         from rolescope.commands.tune import _faults, _settings
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.loadtests.load_config import parse_duration
@@ -123,6 +171,34 @@ def register(app: typer.Typer) -> None:
         if target is not None and (fault or setting or roles):
             raise ConfigError(
                 "--fault, --set and --roles change a launched service; they cannot go with --target"
+            )
+        if prometheus is not None and target is None:
+            raise ConfigError("--prometheus needs --target URL (a launched service is scraped directly)")
+        if trace_port and not join_traces:
+            raise ConfigError("--trace-port needs --join-traces")
+        if prometheus_selector and prometheus is None:
+            raise ConfigError("--prometheus-selector needs --prometheus URL")
+        tls = target_args.insecure or target_args.ca_file or target_args.client_cert or target_args.client_key
+        if target is None and tls:
+            raise ConfigError(
+                "--insecure, --ca, --client-cert and --client-key need --target URL "
+                "(the launched service speaks plain HTTP)"
+            )
+        timeout_s = target_args.timeout_s()
+        protocol = target_options(target_args)
+        if target is not None:
+            from rolescope.capacity.run import check_target
+            from rolescope.commands.load_view import check_target_or_exit
+
+            check_target(target, protocol)
+            # Before any load: the running service answers, accepts the key, serves every role replayed.
+            check_target_or_exit(
+                target.rstrip("/"),
+                protocol,
+                traffic,
+                user,  # type: ignore[arg-type]
+                min(timeout_s, 30.0),
+                roles_option="--target-roles",
             )
         options = CapacityOptions(
             out=out,
@@ -143,6 +219,12 @@ def register(app: typer.Typer) -> None:
             headroom=headroom,
             cpus=cpus,
             metrics_url=metrics_url,
+            target_options=protocol,
+            timeout_s=timeout_s,
+            prometheus=prometheus,
+            prometheus_selector=prometheus_selector,
+            join_traces=join_traces,
+            trace_port=trace_port,
         )
         console = Console(stderr=True)
         with console.status("starting") as spinner:

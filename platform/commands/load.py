@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+from rolescope.commands.target_flags import with_target_options
+
+if TYPE_CHECKING:
+    from rolescope.commands.load_target import TargetArgs
 
 SHAPE_HELP = "step | spike | soak | ramp (peaks at --users); default: all users for the whole run."
 
 
 def register(app: typer.Typer) -> None:
     @app.command("load")
+    @with_target_options(roles_flag="--roles")
     def load(
         host: str = typer.Option(
             ..., "--host", "-H", help="Base URL of the role service.", show_default=False
@@ -48,72 +55,6 @@ def register(app: typer.Typer) -> None:
         ),
         user: str = typer.Option("replay", "--user", help="replay (follow each record) | chat | stream."),
         seed: int = typer.Option(0, "--seed", help="Seed of session selection and arrivals."),
-        api: str = typer.Option(
-            "rolescope",
-            "--api",
-            help="Target protocol: rolescope (POST /v1/chat) | openai (/v1/chat/completions) | template"
-            " | websocket (/v1/ws, one connection per session).",
-        ),
-        template: Path | None = typer.Option(
-            None, "--template", help="With --api template: the template YAML.", show_default=False
-        ),
-        model: str | None = typer.Option(
-            None,
-            "--model",
-            help="Model to ask for (openai, {model} in a template); default: the traffic's role name.",
-            show_default=False,
-        ),
-        header: list[str] = typer.Option(
-            [], "--header", help="An extra request header, NAME:VALUE (repeatable).", show_default=False
-        ),
-        api_key_env: str | None = typer.Option(
-            None,
-            "--api-key-env",
-            help="Environment variable holding the API key, sent as a Bearer token "
-            "(default: OPENAI_API_KEY for openai, ROLESCOPE_LOAD_API_KEY otherwise; unset: no key).",
-            show_default=False,
-        ),
-        max_tokens: int | None = typer.Option(
-            None, "--max-tokens", min=1, help="openai: max_tokens of every request.", show_default=False
-        ),
-        ignore_eos: bool = typer.Option(False, "--ignore-eos", help="openai: send ignore_eos (vLLM)."),
-        history_turns: int | None = typer.Option(
-            None,
-            "--history-turns",
-            min=0,
-            help="Stateless targets: resend at most this many earlier exchanges (default: all).",
-            show_default=False,
-        ),
-        roles_dir: Path | None = typer.Option(
-            None,
-            "--roles-dir",
-            "--role-file",
-            help="Role file or folder: each role's persona is sent as the system message (openai, template).",
-            show_default=False,
-        ),
-        roles: list[str] = typer.Option(
-            [],
-            "--roles",
-            help="Keep or map the traffic's roles: sherlock keeps only sherlock; curie=sherlock sends "
-            "curie's traffic to sherlock (repeatable or comma-separated).",
-            show_default=False,
-        ),
-        request_timeout: str = typer.Option("60s", "--request-timeout", help="Timeout of one request."),
-        insecure: bool = typer.Option(
-            False, "--insecure", help="Do not verify the target's TLS certificate."
-        ),
-        ca: Path | None = typer.Option(
-            None, "--ca", help="Verify TLS with this CA bundle (PEM).", show_default=False
-        ),
-        client_cert: Path | None = typer.Option(
-            None,
-            "--client-cert",
-            help="Present this PEM certificate (mutual TLS); needs --client-key.",
-            show_default=False,
-        ),
-        client_key: Path | None = typer.Option(
-            None, "--client-key", help="The PEM private key of --client-cert.", show_default=False
-        ),
         cpus: str | None = typer.Option(
             None,
             "--cpus",
@@ -121,6 +62,8 @@ def register(app: typer.Typer) -> None:
             "does not take the service's CPU time.",
             show_default=False,
         ),
+        *,
+        target_args: TargetArgs,
     ) -> None:
         """Replay shadow traffic against a role service with Locust, headless, and measure client-side SLIs.
 
@@ -157,7 +100,7 @@ def register(app: typer.Typer) -> None:
           taskset -c 1 rolescope serve &  rolescope load -H http://127.0.0.1:8080 --rate 100 --cpus 0 \\
               -t 1m --out runs/pinned      # service and load generator on separate cores
         """
-        from rolescope.commands.load_target import TargetArgs, target_options
+        from rolescope.commands.load_target import target_options
         from rolescope.commands.load_view import check_target_or_exit, print_slis, run_with_progress
         from rolescope.errors import ConfigError
         from rolescope.loadtests.load_config import parse_duration
@@ -172,27 +115,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--user {user!r} is not known; expected replay, chat or stream")
         if not host.startswith(("http://", "https://")):
             raise ConfigError(f"--host {host!r} must be a URL such as http://127.0.0.1:8080")
-        timeout_s = parse_duration(request_timeout)
-        if timeout_s <= 0:
-            raise ConfigError(f"--request-timeout {request_timeout!r} must be more than zero")
-        target = target_options(
-            TargetArgs(
-                api=api,
-                template=template,
-                model=model,
-                headers=header,
-                api_key_env=api_key_env,
-                max_tokens=max_tokens,
-                ignore_eos=ignore_eos,
-                history_turns=history_turns,
-                roles_path=roles_dir,
-                roles=roles,
-                insecure=insecure,
-                ca_file=ca,
-                client_cert=client_cert,
-                client_key=client_key,
-            )
-        )
+        timeout_s = target_args.timeout_s()
+        target = target_options(target_args)
         options = LoadOptions(
             host=host.rstrip("/"),
             out=out,

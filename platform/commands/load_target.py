@@ -37,6 +37,16 @@ class TargetArgs:
     ca_file: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    request_timeout: str = "60s"
+
+    def timeout_s(self) -> float:
+        """`--request-timeout` in seconds; a ConfigError unless it is a positive duration."""
+        from rolescope.loadtests.load_config import parse_duration
+
+        seconds = parse_duration(self.request_timeout)
+        if seconds <= 0:
+            raise ConfigError(f"--request-timeout {self.request_timeout!r} must be more than zero")
+        return seconds
 
 
 def parse_headers(values: list[str], problems: list[str]) -> dict[str, str]:

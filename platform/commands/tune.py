@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from rolescope.commands.target_flags import with_target_options
+
+if TYPE_CHECKING:
+    from rolescope.commands.load_target import TargetArgs
 
 _PRESETS = "--quick: 3 runs of 12 s; default: 5 runs of 30 s"
 
@@ -39,6 +44,7 @@ def _faults(values: list[str]) -> dict[str, float]:
 
 def register(app: typer.Typer) -> None:
     @app.command("tune")
+    @with_target_options(roles_flag="--target-roles")
     def tune(
         quick: bool = typer.Option(False, "--quick", help=f"A short loop for a first look ({_PRESETS})."),
         runs: int | None = typer.Option(None, "--runs", help="Load runs per trial.", show_default=False),
@@ -74,58 +80,6 @@ def register(app: typer.Typer) -> None:
             help="With --target: the service's pid (a local Python process), to profile it and read "
             "its CPU and memory.",
         ),
-        api: str = typer.Option(
-            "rolescope",
-            "--api",
-            help="With --target: rolescope (POST /v1/chat) | openai (/v1/chat/completions) | template.",
-        ),
-        template: Path | None = typer.Option(
-            None, "--template", help="With --api template: the template YAML.", show_default=False
-        ),
-        model: str | None = typer.Option(
-            None, "--model", help="Model to ask for (default: the traffic's role name).", show_default=False
-        ),
-        header: list[str] = typer.Option(
-            [], "--header", help="An extra request header, NAME:VALUE (repeatable).", show_default=False
-        ),
-        api_key_env: str | None = typer.Option(
-            None,
-            "--api-key-env",
-            help="Environment variable holding the API key, sent as a Bearer token "
-            "(default: OPENAI_API_KEY for openai, ROLESCOPE_LOAD_API_KEY otherwise).",
-            show_default=False,
-        ),
-        max_tokens: int | None = typer.Option(
-            None, "--max-tokens", min=1, help="openai: max_tokens of every request.", show_default=False
-        ),
-        ignore_eos: bool = typer.Option(False, "--ignore-eos", help="openai: send ignore_eos (vLLM)."),
-        history_turns: int | None = typer.Option(
-            None,
-            "--history-turns",
-            min=0,
-            help="Stateless targets: resend at most this many earlier exchanges (default: all).",
-            show_default=False,
-        ),
-        roles_dir: Path | None = typer.Option(
-            None,
-            "--roles-dir",
-            "--role-file",
-            help="Stateless targets: role file or folder whose personas are sent as the system message.",
-            show_default=False,
-        ),
-        target_roles: list[str] = typer.Option(
-            [],
-            "--target-roles",
-            help="With --target: keep or map the traffic's roles, as load's --roles (curie=sherlock).",
-            show_default=False,
-        ),
-        request_timeout: str = typer.Option("60s", "--request-timeout", help="Timeout of one request."),
-        insecure: bool = typer.Option(
-            False, "--insecure", help="Do not verify the target's TLS certificate."
-        ),
-        ca: Path | None = typer.Option(
-            None, "--ca", help="Verify TLS with this CA bundle (PEM).", show_default=False
-        ),
         traffic: Path | None = typer.Option(
             None, "--traffic", help="Shadow traffic JSONL (default: the bundled sample).", show_default=False
         ),
@@ -160,6 +114,8 @@ def register(app: typer.Typer) -> None:
         ),
         no_profile: bool = typer.Option(False, "--no-profile", help="Skip py-spy."),
         no_memory: bool = typer.Option(False, "--no-memory", help="Skip the memray measurement."),
+        *,
+        target_args: TargetArgs,
     ) -> None:
         """Run the tuning loop and judge it: exit 0 pass, 1 the gate failed, 2 usage or environment error.
 
@@ -186,35 +142,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        from rolescope.commands.load_target import TargetArgs, target_options
+        from rolescope.commands.load_target import target_options
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.gate.console import print_verdict
         from rolescope.gate.judge import headline
         from rolescope.gate.version_split import VersionChoice
-        from rolescope.loadtests.load_config import parse_duration
         from rolescope.tune.loop import TuneOptions
         from rolescope.tune.loop import tune as run_tune
 
-        target_args = TargetArgs(
-            api=api,
-            template=template,
-            model=model,
-            headers=header,
-            api_key_env=api_key_env,
-            max_tokens=max_tokens,
-            ignore_eos=ignore_eos,
-            history_turns=history_turns,
-            roles_path=roles_dir,
-            roles=target_roles,
-            insecure=insecure,
-            ca_file=ca,
-        )
         if primary_version is not None and split_by_version is None:
             raise ConfigError("--primary-version needs --split-by-version")
         _check_target_flags(target, pid, target_args, fault, setting, sweep, roles)
-        timeout_s = parse_duration(request_timeout)
-        if timeout_s <= 0:
-            raise ConfigError(f"--request-timeout {request_timeout!r} must be more than zero")
+        timeout_s = target_args.timeout_s()
         protocol = target_options(target_args)
         console = Console()
         if target is not None:
@@ -273,7 +212,7 @@ def register(app: typer.Typer) -> None:
 def _check_target_flags(
     target: str | None,
     pid: int | None,
-    args: Any,
+    args: TargetArgs,
     faults: list[str],
     settings: list[str],
     sweep: list[str],
@@ -292,8 +231,10 @@ def _check_target_flags(
             problems.append("--api, --template, --model, --header and --api-key-env need --target URL")
         if args.max_tokens or args.ignore_eos or args.history_turns is not None or args.roles_path:
             problems.append("--max-tokens, --ignore-eos, --history-turns and --roles-dir need --target URL")
-        if args.roles or args.insecure or args.ca_file:
-            problems.append("--target-roles, --insecure and --ca need --target URL")
+        if args.roles or args.insecure or args.ca_file or args.client_cert or args.client_key:
+            problems.append(
+                "--target-roles, --insecure, --ca, --client-cert and --client-key need --target URL"
+            )
     else:
         if not target.startswith(("http://", "https://")):
             problems.append(f"--target {target!r} must be a URL such as http://127.0.0.1:8080")

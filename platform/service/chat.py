@@ -52,6 +52,8 @@ tracer = trace.get_tracer("rolescope")
 
 # The span attribute carrying the answering role version (the GenAI conventions' agent version).
 ROLE_VERSION_ATTRIBUTE = "gen_ai.agent.version"
+# The name vLLM gives the same figure on its spans, so one reader joins either service's spans.
+TTFT_ATTRIBUTE = "gen_ai.latency.time_to_first_token"
 # Turns whose decayed weight falls below this are left out of the prompt.
 _PROMPT_WEIGHT_FLOOR = 0.05
 # Reported when a backend gives no confidence of its own (an OpenAI-compatible server without logprobs).
@@ -295,6 +297,13 @@ class ChatService:
         )
         return PreparedChat(command, role, session_id, inputs)
 
+    def first_token(self, span: Span, role: Role, provider: str, seconds: float, trace_id: str) -> None:
+        """The time to first token, on the chat span (joinable by trace id) and to the observer."""
+        span.set_attribute(TTFT_ATTRIBUTE, seconds)
+        self.observer.first_token(
+            role.name, role.inference.model, provider, seconds, trace_id, role_version=role.version
+        )
+
     def inference_span(self, role: Role, parent: Span) -> Span:
         backend = self.backend(role)
         return tracer.start_span(
@@ -441,10 +450,7 @@ class ChatService:
                 duration = time.perf_counter() - started
                 ttft = result.ttft_s
                 if ttft is not None:
-                    self.observer.first_token(
-                        role.name, role.inference.model, backend.provider_name, ttft, trace_id,
-                        role_version=role.version,
-                    )
+                    self.first_token(span, role, backend.provider_name, ttft, trace_id)
                 self._generation_done(prepared, inference_span, duration, ttft, result.usage, trace_id)
                 confidence = result.confidence if result.confidence is not None else DEFAULT_CONFIDENCE
                 reply = await self._finish(prepared, result.text, result.usage, confidence, trace_id, span)
@@ -476,10 +482,7 @@ class ChatService:
                     if chunk.text:
                         if ttft is None:
                             ttft = time.perf_counter() - started
-                            self.observer.first_token(
-                                role.name, role.inference.model, backend.provider_name, ttft, trace_id,
-                                role_version=role.version,
-                            )
+                            self.first_token(span, role, backend.provider_name, ttft, trace_id)
                         pieces.append(chunk.text)
                         yield TokenEvent(chunk.text, len(pieces) - 1)
                     if chunk.usage is not None:

@@ -33,10 +33,7 @@ async def generate(service: ChatService, role: Role, inputs: InferenceInput) -> 
             raise
         duration = time.perf_counter() - started
         if result.ttft_s is not None:
-            service.observer.first_token(
-                role.name, role.inference.model, backend.provider_name, result.ttft_s, trace_id,
-                role_version=role.version,
-            )
+            service.first_token(span, role, backend.provider_name, result.ttft_s, trace_id)
         _done(
             service,
             role,
@@ -92,10 +89,7 @@ async def generate_stream(
             async for chunk in backend.infer_stream(role.inference.model, inputs, role.inference.timeout_ms):
                 if chunk.text and ttft is None:
                     ttft = time.perf_counter() - started
-                    service.observer.first_token(
-                        role.name, role.inference.model, backend.provider_name, ttft, trace_id,
-                        role_version=role.version,
-                    )
+                    service.first_token(span, role, backend.provider_name, ttft, trace_id)
                 if chunk.usage is not None:
                     input_tokens, output_tokens = chunk.usage.input_tokens, chunk.usage.output_tokens
                 yield chunk

@@ -28,16 +28,6 @@ def _serve_args(server, ca) -> list[str]:  # type: ignore[no-untyped-def]
     return ["--tls-cert", str(server.cert), "--tls-key", str(server.key), "--tls-client-ca", str(ca.cert)]
 
 
-@pytest.fixture
-def mtls(pki, service_factory, fast_roles_path):  # type: ignore[no-untyped-def]
-    ca = pki.ca("clients-and-servers-ca")
-    server = pki.issue("server", ca=ca, server=True)
-    alice = pki.issue("alice", ca=ca)
-    tls = ClientTls(ca_file=ca.cert, client_cert=alice.cert, client_key=alice.key)
-    service = service_factory(roles_path=fast_roles_path, extra_args=_serve_args(server, ca), tls=tls)
-    return pki, ca, server, alice, service
-
-
 def _client(ca: Path, cert: Path | None = None, key: Path | None = None) -> httpx.Client:
     return httpx.Client(
         verify=ClientTls(ca_file=ca, client_cert=cert, client_key=key).ssl_context(), timeout=10
