@@ -110,6 +110,7 @@ class RequestSample:
     all_at_once: bool = False  # the whole stream arrived in one read: not really streamed
     process: int = 0  # index of the load process (worker) that sent it
     role_version: str | None = None  # the role version that answered, when the target says
+    input_tokens: int | None = None  # the prompt's tokens as the target reported them (None: it did not)
 
     @property
     def streamed(self) -> bool:
@@ -152,6 +153,7 @@ class RequestSample:
             all_at_once=bool(data.get("all_at_once", False)),
             process=int(data.get("process", 0)),
             role_version=None if data.get("role_version") is None else str(data["role_version"]),
+            input_tokens=None if data.get("input_tokens") is None else int(data["input_tokens"]),
         )
 
 

@@ -128,6 +128,13 @@ class Reply:
         return len(times) >= ALL_AT_ONCE_MIN_TOKENS and times[-1] - times[0] < ALL_AT_ONCE_SPAN_S
 
 
+def usage_count(answer: object, key: str) -> int | None:
+    """`usage[key]` of an answer object, when it is a count."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class ReplyReader(Protocol):
     """Reads one streamed answer: raw lines (bytes, with or without their ending) in arrival order."""
 

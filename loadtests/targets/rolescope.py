@@ -18,6 +18,7 @@ from rolescope.loadtests.targets.base import (
     Transport,
     TurnCall,
     bearer,
+    usage_count,
 )
 
 CHAT_PATH = "/v1/chat"
@@ -52,6 +53,7 @@ class RolescopeStreamReader:
             token_times=reading.token_times,
             output_tokens=reading.output_tokens(),
             text=str(final.get("content", "")),
+            input_tokens=usage_count(final, "input_tokens"),
             role_version=_version_of(final),
         )
         if reading.error is not None:
@@ -90,6 +92,7 @@ class RolescopeAdapter:
             return Reply(
                 output_tokens=int(answer["usage"]["output_tokens"]),
                 text=str(answer.get("content", "")),
+                input_tokens=usage_count(answer, "input_tokens"),
                 role_version=_version_of(answer),
             )
         except (ValueError, KeyError, TypeError) as exc:

@@ -20,6 +20,7 @@ from rolescope.loadtests.targets.base import (
     Transport,
     TurnCall,
     bearer,
+    usage_count,
 )
 
 WS_PATH = "/v1/ws"
@@ -81,6 +82,7 @@ class WsFrameReader:
             tokens = usage.get("output_tokens") if isinstance(usage, dict) else None
             reply.output_tokens = tokens if isinstance(tokens, int) else len(reply.token_times)
             reply.text = str(self._final.get("content", ""))
+            reply.input_tokens = usage_count(self._final, "input_tokens")
             if not reply.token_times:
                 reply.error = "final frame without a token"
         else:
