@@ -13,22 +13,14 @@ import json
 from rolescope.loadtests.sse import StreamParser
 from rolescope.loadtests.targets.base import (
     HttpCall,
+    JsonHttpAdapter,
     Reply,
     TargetOptions,
-    Transport,
     TurnCall,
-    bearer,
     usage_count,
 )
 
 CHAT_PATH = "/v1/chat"
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-# Compression would make the server buffer the stream; the client must see tokens as they leave.
-STREAM_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-}
 
 
 def _version_of(answer: object) -> str | None:
@@ -65,13 +57,11 @@ class RolescopeStreamReader:
         return reply
 
 
-class RolescopeAdapter:
+class RolescopeAdapter(JsonHttpAdapter):
     stateless = False
-    transport: Transport = "http"
 
     def __init__(self, options: TargetOptions, api_key: str | None) -> None:
-        self._json_headers = bearer({**JSON_HEADERS, **options.headers}, api_key)
-        self._stream_headers = bearer({**STREAM_HEADERS, **options.headers}, api_key)
+        super().__init__(options.headers, api_key)
 
     def request(self, call: TurnCall) -> HttpCall:
         body = {
@@ -80,8 +70,7 @@ class RolescopeAdapter:
             "role": call.role,
             "stream": call.stream,
         }
-        headers = self._stream_headers if call.stream else self._json_headers
-        return HttpCall("POST", CHAT_PATH, json.dumps(body).encode(), headers, call.stream)
+        return self.call("POST", CHAT_PATH, json.dumps(body).encode(), call.stream)
 
     def stream_reader(self) -> RolescopeStreamReader:
         return RolescopeStreamReader()
