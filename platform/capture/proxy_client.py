@@ -10,6 +10,7 @@ connection tells the exchange under way when the client's socket backs up
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -17,6 +18,8 @@ from typing import Protocol
 import httptools
 
 from rolescope.capture.proxy_http import RawHeaders, error_response
+
+logger = logging.getLogger("rolescope.capture")
 
 MAX_WAITING_BODY = 1024 * 1024
 IDLE_TIMEOUT_S = 5.0  # as uvicorn's keep-alive default: an idle client connection is closed after it
@@ -201,7 +204,9 @@ class ClientConnection(asyncio.Protocol):
             self, parser.get_method().decode("ascii"), self._target, self._headers, parser.should_keep_alive()
         )
         request.http_10 = parser.get_http_version() == "1.0"
-        if any(n.lower() == b"expect" and v.lower() == b"100-continue" for n, v in self._headers):
+        # Not while an earlier reply is being written on this connection: it would land inside that reply.
+        expects = any(n.lower() == b"expect" and v.lower() == b"100-continue" for n, v in self._headers)
+        if expects and not self._queue:
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._parsing = request
         self._queue.append(request)
@@ -222,7 +227,11 @@ class ClientConnection(asyncio.Protocol):
     async def _serve(self) -> None:
         try:
             while self._queue and not self.gone:
-                keep = await self._handle(self, self._queue[0])
+                try:
+                    keep = await self._handle(self, self._queue[0])
+                except Exception:  # a fault in one relay ends its connection, never the proxy
+                    logger.exception("the relay of a request failed; its connection is closed")
+                    keep = False
                 self._queue.popleft()
                 if not keep or self.closing:
                     self.close()

@@ -201,8 +201,12 @@ class Exchange:
             capture = self._capture
             if capture is not None and capture.first_byte_s is None:
                 capture.first_byte_s = time.perf_counter() - capture.started
-            for piece in pieces:
-                reader.feed(piece)
+            try:
+                for piece in pieces:
+                    reader.feed(piece)
+            except Exception:  # reading for the record must never break the relay: stop reading instead
+                logger.debug("could not read a reply for capture", exc_info=True)
+                self._reader = None
         if complete:
             self._end("done")
 
