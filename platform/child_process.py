@@ -1,8 +1,8 @@
 """A child process this program started and waits on: its log, and a stop that ends it for sure.
 
-    with ChildProcess(subprocess.Popen(args, stdout=log), url, log_path) as child:
-        ...
-    child.log()  # what it wrote
+with ChildProcess(subprocess.Popen(args, stdout=log), url, log_path) as child:
+    ...
+child.log()  # what it wrote
 """
 
 from __future__ import annotations
