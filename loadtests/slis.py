@@ -82,6 +82,7 @@ def compute_slis(
     duration = duration_s if duration_s and duration_s > 0 else run_span(samples)
     failures = len(samples) - len(ok)
     tokens = sum(s.output_tokens for s in ok)
+    inputs = [s.input_tokens for s in ok if s.input_tokens is not None]
     return {
         "ttft_s": distribution([s.ttft_s for s in ok if s.ttft_s is not None]).to_dict(),
         "tpot_s": distribution([s.tpot_s for s in ok if s.tpot_s is not None]).to_dict(),
@@ -96,4 +97,5 @@ def compute_slis(
         "goodput": goodput_share(samples, latency_objectives),
         "thresholds_s": thresholds_of(latency_objectives),
         "streams_all_at_once": sum(1 for s in samples if s.all_at_once),
+        "input_tokens_mean": float(np.mean(inputs)) if inputs else None,  # None: the target never said
     }

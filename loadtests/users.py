@@ -249,6 +249,7 @@ def _fill(sample: RequestSample, reply: Reply, origin: float, end: float) -> Non
     """The sample's figures from what the adapter read; latencies count from `origin`."""
     sample.e2e_s = end - origin
     sample.output_tokens = reply.output_tokens
+    sample.input_tokens = reply.input_tokens
     sample.error = reply.error
     sample.ok = reply.error is None
     sample.role_version = reply.role_version

@@ -111,6 +111,7 @@ class RequestSample:
     process: int = 0  # index of the load process (worker) that sent it
     role_version: str | None = None  # the role version that answered, when the target says
     trace_id: str | None = None  # the answer's trace id, when the target returns one (rolescope does)
+    input_tokens: int | None = None  # the prompt's tokens as the target reported them (None: it did not)
 
     @property
     def streamed(self) -> bool:
@@ -154,6 +155,7 @@ class RequestSample:
             process=int(data.get("process", 0)),
             role_version=None if data.get("role_version") is None else str(data["role_version"]),
             trace_id=None if data.get("trace_id") is None else str(data["trace_id"]),
+            input_tokens=None if data.get("input_tokens") is None else int(data["input_tokens"]),
         )
 
 

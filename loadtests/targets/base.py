@@ -129,6 +129,13 @@ class Reply:
         return len(times) >= ALL_AT_ONCE_MIN_TOKENS and times[-1] - times[0] < ALL_AT_ONCE_SPAN_S
 
 
+def usage_count(answer: object, key: str) -> int | None:
+    """`usage[key]` of an answer object, when it is a count."""
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class ReplyReader(Protocol):
     """Reads one streamed answer: raw lines (bytes, with or without their ending) in arrival order."""
 
@@ -204,3 +211,25 @@ def bearer(headers: Mapping[str, str], api_key: str | None) -> dict[str, str]:
     if api_key and not any(name.lower() == "authorization" for name in merged):
         merged["Authorization"] = f"Bearer {api_key}"
     return merged
+
+
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# Compression would make the server buffer the stream; the client must see tokens as they leave.
+STREAM_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "text/event-stream",
+    "Accept-Encoding": "identity",
+}
+
+
+class JsonHttpAdapter:
+    """What the HTTP adapters share: a JSON request, its headers for a JSON or a streamed answer, the key."""
+
+    transport: Transport = "http"
+
+    def __init__(self, headers: Mapping[str, str], api_key: str | None) -> None:
+        self._json_headers = bearer({**JSON_HEADERS, **headers}, api_key)
+        self._stream_headers = bearer({**STREAM_HEADERS, **headers}, api_key)
+
+    def call(self, method: str, path: str, body: bytes | None, stream: bool) -> HttpCall:
+        return HttpCall(method, path, body, self._stream_headers if stream else self._json_headers, stream)

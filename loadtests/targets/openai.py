@@ -16,23 +16,16 @@ from typing import Any
 
 from rolescope.loadtests.targets.base import (
     HttpCall,
+    JsonHttpAdapter,
     Reply,
     TargetOptions,
-    Transport,
     TurnCall,
-    bearer,
 )
 from rolescope.loadtests.targets.history import chat_messages
 from rolescope.loadtests.targets.sse_events import SseFramer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-STREAM_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-}
 FAILED_FINISH = frozenset({"error", "abort"})
 
 
@@ -109,11 +102,11 @@ class OpenAIStreamReader:
         return reply
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(JsonHttpAdapter):
     stateless = True
-    transport: Transport = "http"
 
     def __init__(self, options: TargetOptions, api_key: str | None) -> None:
+        super().__init__(options.headers, api_key)
         self._model = options.model
         self._extra: dict[str, Any] = {}
         if options.max_tokens is not None:
@@ -123,8 +116,6 @@ class OpenAIAdapter:
             self._extra["max_completion_tokens"] = options.max_tokens
         if options.ignore_eos:
             self._extra["ignore_eos"] = True
-        self._json_headers = bearer({**JSON_HEADERS, **options.headers}, api_key)
-        self._stream_headers = bearer({**STREAM_HEADERS, **options.headers}, api_key)
 
     def model_for(self, role: str) -> str:
         """The model asked for: `--model`, or the role's name (rolescope serves each role as a model)."""
@@ -139,8 +130,7 @@ class OpenAIAdapter:
         }
         if call.stream:
             body["stream_options"] = {"include_usage": True}
-        headers = self._stream_headers if call.stream else self._json_headers
-        return HttpCall("POST", COMPLETIONS_PATH, json.dumps(body).encode(), headers, call.stream)
+        return self.call("POST", COMPLETIONS_PATH, json.dumps(body).encode(), call.stream)
 
     def stream_reader(self) -> OpenAIStreamReader:
         return OpenAIStreamReader()

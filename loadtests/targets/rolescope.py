@@ -13,22 +13,15 @@ import json
 from rolescope.loadtests.sse import StreamParser
 from rolescope.loadtests.targets.base import (
     HttpCall,
+    JsonHttpAdapter,
     Reply,
     TargetOptions,
-    Transport,
     TurnCall,
-    bearer,
     trace_id_of,
+    usage_count,
 )
 
 CHAT_PATH = "/v1/chat"
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-# Compression would make the server buffer the stream; the client must see tokens as they leave.
-STREAM_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-}
 
 
 def _version_of(answer: object) -> str | None:
@@ -53,6 +46,7 @@ class RolescopeStreamReader:
             token_times=reading.token_times,
             output_tokens=reading.output_tokens(),
             text=str(final.get("content", "")),
+            input_tokens=usage_count(final, "input_tokens"),
             role_version=_version_of(final),
             trace_id=trace_id_of(final),
         )
@@ -65,13 +59,11 @@ class RolescopeStreamReader:
         return reply
 
 
-class RolescopeAdapter:
+class RolescopeAdapter(JsonHttpAdapter):
     stateless = False
-    transport: Transport = "http"
 
     def __init__(self, options: TargetOptions, api_key: str | None) -> None:
-        self._json_headers = bearer({**JSON_HEADERS, **options.headers}, api_key)
-        self._stream_headers = bearer({**STREAM_HEADERS, **options.headers}, api_key)
+        super().__init__(options.headers, api_key)
 
     def request(self, call: TurnCall) -> HttpCall:
         body = {
@@ -80,8 +72,7 @@ class RolescopeAdapter:
             "role": call.role,
             "stream": call.stream,
         }
-        headers = self._stream_headers if call.stream else self._json_headers
-        return HttpCall("POST", CHAT_PATH, json.dumps(body).encode(), headers, call.stream)
+        return self.call("POST", CHAT_PATH, json.dumps(body).encode(), call.stream)
 
     def stream_reader(self) -> RolescopeStreamReader:
         return RolescopeStreamReader()
@@ -92,6 +83,7 @@ class RolescopeAdapter:
             return Reply(
                 output_tokens=int(answer["usage"]["output_tokens"]),
                 text=str(answer.get("content", "")),
+                input_tokens=usage_count(answer, "input_tokens"),
                 role_version=_version_of(answer),
                 trace_id=trace_id_of(answer),
             )

@@ -14,11 +14,10 @@ from urllib.parse import quote
 
 from rolescope.loadtests.targets.base import (
     HttpCall,
+    JsonHttpAdapter,
     Reply,
     TargetOptions,
-    Transport,
     TurnCall,
-    bearer,
 )
 from rolescope.loadtests.targets.history import chat_messages
 from rolescope.loadtests.targets.sse_events import SseEvent, SseFramer
@@ -30,13 +29,6 @@ from rolescope.loadtests.targets.template_spec import (
     load_template,
     lookup,
 )
-
-JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-STREAM_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-}
 
 
 def render(value: Any, values: dict[str, Any]) -> Any:
@@ -125,7 +117,7 @@ class TemplateStreamReader:
         return reply
 
 
-class TemplateAdapter:
+class TemplateAdapter(JsonHttpAdapter):
     def __init__(self, options: TargetOptions, api_key: str | None, spec: TemplateSpec | None = None) -> None:
         if spec is None:
             if options.template is None:
@@ -134,11 +126,7 @@ class TemplateAdapter:
         self.spec = spec
         self._model = options.model
         self._uses = spec.placeholders()
-        extra = {**spec.request.headers, **options.headers}
-        self._json_headers = bearer({**JSON_HEADERS, **extra}, api_key)
-        self._stream_headers = bearer({**STREAM_HEADERS, **extra}, api_key)
-
-    transport: Transport = "http"
+        super().__init__({**spec.request.headers, **options.headers}, api_key)
 
     @property
     def stateless(self) -> bool:
@@ -161,8 +149,7 @@ class TemplateAdapter:
         request = self.spec.request
         path = PLACEHOLDER.sub(lambda m: quote(_as_text(values[m.group(1)]), safe=""), request.path)
         body = None if request.body is None else json.dumps(render(request.body, values)).encode()
-        headers = self._stream_headers if stream else self._json_headers
-        return HttpCall(request.method, path, body, headers, stream)
+        return self.call(request.method, path, body, stream)
 
     def stream_reader(self) -> TemplateStreamReader:
         assert self.spec.reply.stream is not None

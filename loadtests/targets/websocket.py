@@ -21,6 +21,7 @@ from rolescope.loadtests.targets.base import (
     TurnCall,
     bearer,
     trace_id_of,
+    usage_count,
 )
 
 WS_PATH = "/v1/ws"
@@ -83,6 +84,7 @@ class WsFrameReader:
             reply.output_tokens = tokens if isinstance(tokens, int) else len(reply.token_times)
             reply.text = str(self._final.get("content", ""))
             reply.trace_id = trace_id_of(self._final)
+            reply.input_tokens = usage_count(self._final, "input_tokens")
             if not reply.token_times:
                 reply.error = "final frame without a token"
         else:

@@ -9,13 +9,8 @@ untouched and in order. `Host` is the upstream's (as nginx's
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from http import HTTPStatus
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 HOP_BY_HOP = frozenset(
@@ -72,15 +67,6 @@ def response_headers(headers: RawHeaders) -> RawHeaders:
     return [(name.lower(), value) for name, value in headers if name.lower() not in dropped]
 
 
-def has_body(headers: RawHeaders) -> bool:
-    """Whether a request announces a body (HTTP/1.1 has one only with a length or chunked framing)."""
-    for name, value in headers:
-        lower = name.lower()
-        if lower == b"transfer-encoding" or (lower == b"content-length" and value.strip() != b"0"):
-            return True
-    return False
-
-
 def header_value(headers: RawHeaders, wanted: bytes) -> str | None:
     for name, value in headers:
         if name.lower() == wanted:
@@ -88,46 +74,17 @@ def header_value(headers: RawHeaders, wanted: bytes) -> str | None:
     return None
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The request body, if it fits in `limit` bytes: (what was read, whether that is all of it)."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(parts), True
-        chunk: bytes = message.get("body", b"")
-        parts.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(parts), True
-        if size > limit:
-            return b"".join(parts), False
+def status_line(status: int, reason: bytes) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason or b"-")
 
 
-async def stream_body(receive: Receive, already: bytes = b"") -> AsyncIterator[bytes]:
-    """The request body as it arrives (after the part `already` read), for bodies not worth holding."""
-    if already:
-        yield already
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+def head_bytes(first_line: bytes, headers: RawHeaders) -> bytes:
+    return first_line + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n"
 
 
-async def send_error(send: Send, status: int, code: str, message: str) -> None:
-    """The only replies the proxy writes itself: it could not reach the upstream or it timed out."""
+def error_response(status: int, code: str, message: str) -> bytes:
+    """The proxy's own replies: 502/504 for the upstream, 400/403 for requests it cannot relay."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    reason = HTTPStatus(status).phrase.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return head_bytes(status_line(status, reason), headers) + body

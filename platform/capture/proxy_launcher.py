@@ -16,44 +16,20 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
+from rolescope.child_process import ChildProcess
 from rolescope.errors import EnvironmentProblem
 
 _LISTENING = re.compile(r"capture proxy listening on (http://[^ ]+) ")
 
 
-class ProxyProcess:
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-        self.process = process
-        self.url = url
-        self.log_path = log_path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
+class ProxyProcess(ChildProcess):
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int:
         """Stop it as an operator would (SIGTERM): replies under way finish, the file is flushed."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        return int(self.process.returncode)
+        return super().stop(timeout, sig)
 
     def __enter__(self) -> ProxyProcess:
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def launch_proxy(

@@ -1,21 +1,20 @@
-"""Puts the capturing proxy together and serves it: uvicorn on uvloop, one shared upstream client.
+"""Puts the capturing proxy together and serves it: asyncio on uvloop, one pool of upstream connections.
 
 Start-up order: the listening socket is bound first (so a busy port is a clear
 error, and `:0` picks a free port the banner names), then the capture sink's
-writer thread, then the upstream client. SIGINT and SIGTERM stop accepting,
-let replies under way finish (up to a grace period), close the upstream
-client, and only then flush and close the capture file.
+writer thread, then the server. SIGINT and SIGTERM stop accepting, close idle
+connections, let replies under way finish (up to a grace period), close the
+upstream connections, and only then flush and close the capture file.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import httpx
 
@@ -24,12 +23,13 @@ from rolescope.capture.protocols.base import ChatProtocol
 from rolescope.capture.protocols.openai_api import OpenAIProtocol
 from rolescope.capture.protocols.rolescope_api import RolescopeProtocol
 from rolescope.capture.protocols.template_api import load_template
-from rolescope.capture.proxy_app import CaptureProxy, UpstreamBrokeOff
+from rolescope.capture.proxy_app import CaptureProxy, Upstream
+from rolescope.capture.proxy_client import ClientConnection, close_idle
 from rolescope.capture.proxy_stats import Progress, ProxyStats
+from rolescope.capture.proxy_upstream import UpstreamPool
+from rolescope.client_tls import ClientTls
 from rolescope.errors import ConfigError
 from rolescope.loadtests.redaction import KEY_ENV, KEY_FILE_ENV, load_key
-
-logger = logging.getLogger("rolescope.capture")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class ProxyOptions:
     key_file: Path | None = None
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
-    max_connections: int = 1000
+    tls: ClientTls | None = None
     max_queue: int = 10_000
     progress_every: int = 100
     grace_s: int = 30
@@ -90,34 +90,29 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def upstream_client(options: ProxyOptions) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(options.read_timeout_s, connect=options.connect_timeout_s, pool=None),
-        limits=httpx.Limits(max_connections=options.max_connections, max_keepalive_connections=200),
-        follow_redirects=False,
-        trust_env=False,  # the proxy's own environment (HTTP_PROXY, …) must not reroute relayed traffic
-    )
-    # httpx adds Accept-Encoding, User-Agent, … to every request; a relay must send only the client's.
-    for name in list(client.headers.keys()):
-        del client.headers[name]
-    return client
-
-
-class _QuietBrokenReplies(logging.Filter):
-    """A reply the upstream broke off is logged once by the proxy; uvicorn need not add a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], UpstreamBrokeOff))
+def upstream_of(url: httpx.URL, options: ProxyOptions) -> tuple[Upstream, UpstreamPool]:
+    """Where to connect, what `Host` says there, and the TLS context for an https:// upstream."""
+    tls = options.tls
+    problems = tls.problems() if tls is not None else []
+    if tls is not None and tls.configured and url.scheme != "https":
+        problems.append(f"--upstream {url}: --ca, --client-cert and --insecure need an https:// upstream")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    context = (tls or ClientTls()).ssl_context() if url.scheme == "https" else None
+    port = url.port or (443 if url.scheme == "https" else 80)
+    prefix = url.raw_path.split(b"?", 1)[0].rstrip(b"/")
+    pool = UpstreamPool(url.host, port, context, options.connect_timeout_s)
+    return Upstream(str(url), url.netloc, prefix), pool
 
 
 def serve(options: ProxyOptions, say: Callable[[str], None]) -> ProxyStats:
     """Run until SIGINT or SIGTERM; returns the final counts."""
-    import uvicorn
     import uvloop
 
-    upstream = parse_upstream(options.upstream)
+    url = parse_upstream(options.upstream)
     if not 0 <= options.sample <= 1:
         raise ConfigError(f"--sample {options.sample}: expected a share between 0 and 1")
+    upstream, pool = upstream_of(url, options)
     protocols = protocols_for(options.template)
     key, ephemeral = load_key(options.key_file)
     if ephemeral:
@@ -133,45 +128,41 @@ def serve(options: ProxyOptions, say: Callable[[str], None]) -> ProxyStats:
     progress = Progress(
         stats, lambda: (capture.sink.written, capture.sink.dropped), say, options.progress_every
     )
-    logging.getLogger("uvicorn.error").addFilter(_QuietBrokenReplies())
+    proxy = CaptureProxy(upstream, pool, protocols, capture, stats, progress, options.read_timeout_s)
     host, port = sock.getsockname()[:2]
     say(
-        f"capture proxy listening on http://{host}:{port} → {upstream}; "
+        f"capture proxy listening on http://{host}:{port} → {url}; "
         f"writing {options.out} (sample {options.sample:g})"
     )
-    stopping: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def note(sig: int, frame: FrameType | None) -> None:
-        stopping.append(sig)  # uvicorn hands the signal back after its own graceful shutdown
-
-    for sig in previous:
-        signal.signal(sig, note)
-
-    async def run() -> None:
-        async with upstream_client(options) as client:
-            proxy = CaptureProxy(upstream, client, protocols, capture, stats, progress)
-            config = uvicorn.Config(
-                proxy,
-                lifespan="off",
-                http="httptools",
-                loop="none",
-                log_level="warning",
-                access_log=False,
-                proxy_headers=False,  # the proxy adds X-Forwarded-For itself; clients' headers are relayed
-                server_header=False,  # the upstream's Server and Date headers are relayed instead
-                date_header=False,
-                timeout_graceful_shutdown=options.grace_s,
-            )
-            await uvicorn.Server(config).serve(sockets=[sock])
-
     capture.start()
     try:
-        uvloop.run(run())
+        uvloop.run(_run(proxy, pool, sock, options.grace_s))
     finally:
         capture.close()
         sock.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         progress.final()
     return stats
+
+
+async def _run(proxy: CaptureProxy, pool: UpstreamPool, sock: socket.socket, grace_s: float) -> None:
+    """Serve until SIGINT or SIGTERM, then let replies under way finish (up to `grace_s`)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    connections: set[ClientConnection] = set()
+    server = await loop.create_server(lambda: ClientConnection(proxy.handle, connections), sock=sock)
+    try:
+        await stop.wait()
+        server.close()
+        close_idle(connections)
+        deadline = loop.time() + grace_s
+        while connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        pool.close()

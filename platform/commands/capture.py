@@ -38,6 +38,19 @@ def register(app: typer.Typer) -> None:
         read_timeout: Annotated[
             float, typer.Option("--read-timeout", min=0.01, help="seconds of upstream silence before 504")
         ] = 300.0,
+        insecure: Annotated[
+            bool, typer.Option("--insecure", help="Do not verify an https:// upstream's TLS certificate.")
+        ] = False,
+        ca: Annotated[
+            Path | None, typer.Option("--ca", help="Verify the https:// upstream with this CA bundle (PEM).")
+        ] = None,
+        client_cert: Annotated[
+            Path | None,
+            typer.Option("--client-cert", help="Present this PEM certificate upstream; needs --client-key."),
+        ] = None,
+        client_key: Annotated[
+            Path | None, typer.Option("--client-key", help="The PEM private key of --client-cert.")
+        ] = None,
         progress_every: Annotated[
             int,
             typer.Option("--progress-every", min=0, help="print counts every N chat exchanges (0: at exit)"),
@@ -62,12 +75,19 @@ def register(app: typer.Typer) -> None:
           rolescope capture --listen 0.0.0.0:9000 --upstream http://vllm:8000 --out chat.jsonl --sample 0.1
 
           rolescope capture --listen :8081 --upstream http://chat.internal --template chat.yaml -o t.jsonl
+
+          rolescope capture --listen :8443 --upstream https://chat.internal --ca ca.pem -o t.jsonl
         """
         import sys
 
         from rolescope.capture.proxy_server import ProxyOptions, parse_listen, serve
+        from rolescope.client_tls import ClientTls
+        from rolescope.errors import ConfigError
 
         host, port = parse_listen(listen)
+        if insecure and ca is not None:
+            raise ConfigError("--insecure turns verification off; --ca gives a CA to verify with: choose one")
+        tls = ClientTls(ca, client_cert, client_key, insecure)
 
         def say(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
@@ -84,6 +104,7 @@ def register(app: typer.Typer) -> None:
                 connect_timeout_s=connect_timeout,
                 read_timeout_s=read_timeout,
                 progress_every=progress_every,
+                tls=tls if tls.configured else None,
             ),
             say,
         )

@@ -95,6 +95,8 @@ def print_slis(run_dir: Path) -> None:
         f"throughput {slis['throughput_rps']:.1f} req/s  {slis['output_tokens_per_s']:.0f} tokens/s  "
         f"goodput {slis['goodput']:.1%} ({goodput_rule(slis['thresholds_s'])})"
     )
+    if slis.get("input_tokens_mean") is not None:
+        console.print(f"input tokens per request (mean, as reported) {slis['input_tokens_mean']:.1f}")
     if slis.get("streams_all_at_once"):
         console.print(
             f"[yellow]warning:[/] {slis['streams_all_at_once']} streams arrived all at once "

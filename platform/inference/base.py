@@ -49,6 +49,7 @@ class InferenceInput:
     # At least this many output tokens, past the role's own length (vLLM's `min_tokens`; with
     # `ignore_eos` it equals max_tokens): benchmark clients fix the output length this way.
     min_output_tokens: int = 0
+    ignore_eos: bool = False  # the client asked for `ignore_eos` (an upstream model server is asked the same)
 
     def as_messages(self) -> list[ChatMessage]:
         return [ChatMessage("system", self.system_prompt), *self.history, ChatMessage("user", self.message)]

@@ -1,6 +1,7 @@
 """A backend that asks an OpenAI-compatible server (vLLM, Ollama, another rolescope) over HTTP.
 
-Uses `/v1/chat/completions`, streaming with `stream_options.include_usage`. The
+Uses `/v1/chat/completions`, streaming with `stream_options.include_usage`, and
+passes on `ignore_eos` and `min_tokens` when the client's request carried them. The
 role's `timeout_ms` bounds the whole request; when it runs out the backend raises
 `InferenceTimeoutError` — it never falls back to a canned answer. Any other
 upstream failure (status, connection, malformed reply) is an `InferenceError`.
@@ -70,6 +71,14 @@ class OpenAIHttpBackend:
         }
         if stream:
             payload["stream_options"] = {"include_usage": True}
+        # A client fixing the output length (a benchmark) must get that length from the model server too:
+        # vLLM takes both fields and refuses min_tokens above max_tokens, so max_tokens makes room.
+        if inputs.ignore_eos:
+            payload["ignore_eos"] = True
+        elif inputs.min_output_tokens:
+            payload["min_tokens"] = inputs.min_output_tokens
+        if inputs.min_output_tokens:
+            payload["max_tokens"] = max(inputs.constraints.max_tokens, inputs.min_output_tokens)
         return payload
 
     def _timeout(self, model_id: str, timeout_ms: int) -> InferenceTimeoutError:

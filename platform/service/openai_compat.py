@@ -172,7 +172,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     minimum = fixed_length(body, max_tokens, service.limits.max_output_tokens)
     if minimum:
         cap_output_tokens(minimum, service.limits)
-        inputs = dataclasses.replace(inputs, min_output_tokens=minimum)
+        inputs = dataclasses.replace(inputs, min_output_tokens=minimum, ignore_eos=body.ignore_eos)
     ident = f"chatcmpl-{secrets.token_hex(12)}"
     if body.stream:
         return event_stream_response(_stream(service, body, ident, role, inputs), context.drain)

@@ -11,60 +11,31 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
+from rolescope.child_process import ChildProcess
 from rolescope.client_tls import ClientTls
 from rolescope.errors import EnvironmentProblem
 
 _LISTENING = re.compile(r"HTTP server listening on :(\d+)")
 
 
-class ServiceProcess:
+class ServiceProcess(ChildProcess):
     """A running role service child process; a context manager that stops it on exit."""
-
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-        self.process = process
-        self.url = url
-        self.log_path = log_path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM (graceful: in-flight requests finish, the store closes), then SIGKILL after `timeout`."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        return int(self.process.returncode)
-
     def __enter__(self) -> ServiceProcess:
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _wait_ready(

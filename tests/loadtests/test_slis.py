@@ -70,6 +70,13 @@ def test_slis_document() -> None:
     assert slis["itl_s"]["count"] == 6
     assert set(slis["ttft_s"]) == {"p50", "p90", "p95", "p99", "max", "mean", "count"}
     assert slis["thresholds_s"] == {"ttft": 0.5, "e2e": 5.0}
+    assert slis["input_tokens_mean"] is None  # no sample said how long its prompt was
+
+
+def test_mean_input_tokens_counts_only_successful_requests_that_reported_them() -> None:
+    samples = [_sample(1.0), _sample(1.0), _sample(1.0), _sample(1.0, ok=False)]
+    samples[0].input_tokens, samples[1].input_tokens, samples[3].input_tokens = 40, 60, 1000
+    assert compute_slis(samples)["input_tokens_mean"] == pytest.approx(50.0)
 
 
 def test_no_samples_gives_zeros() -> None:

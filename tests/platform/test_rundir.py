@@ -25,6 +25,7 @@ def _stream() -> RequestSample:
         tpot_s=0.02,
         itl_s=[0.02, 0.03],
         output_tokens=3,
+        input_tokens=57,
         session="s1",
         turn=2,
         process=1,
@@ -46,6 +47,7 @@ def test_lines_without_the_optional_fields_take_their_defaults(tmp_path: Path) -
     path.write_text(json.dumps(old) + "\n")
     (sample,) = read_samples(path)
     assert (sample.name, sample.intended_start, sample.status, sample.itl_s) == ("stream", 5.0, 0, [])
+    assert sample.input_tokens is None
 
 
 @pytest.mark.parametrize(

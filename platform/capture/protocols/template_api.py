@@ -14,8 +14,9 @@ The proxy reads the template backwards: a body string that is exactly
 in a request. `{message}` must be somewhere. Without `{session_id}` the
 session is the `X-Session-Id` header, else each request is a session of its
 own; without `{role}`/`{model}` the role recorded is the template's name.
-Other keys the load side uses (headers, end and error rules) are accepted and
-not needed here.
+The file is read and checked by the load side's own reader
+(`loadtests.targets.template_spec`); the keys only the load side needs
+(headers, end and error rules) are not used here.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolescope.capture.protocols.base import (
     CLIENT_HEADER,
@@ -44,64 +42,11 @@ from rolescope.capture.protocols.base import (
     load_json,
 )
 from rolescope.errors import ConfigError
+from rolescope.loadtests.targets import template_spec
+from rolescope.loadtests.targets.template_spec import FieldPath, TemplateSpec, lookup
 
-MAX_TEMPLATE_BYTES = 64 * 1024
-FieldPath = tuple[str | int, ...]
 _PLACEHOLDER = re.compile(r"^\{(message|session_id|role|model|stream)\}$")
 _IN_PATH = re.compile(r"\{(session_id|role|model|message)\}")
-
-
-def parse_field_path(text: str) -> FieldPath:
-    """`choices.0.delta.content` (or `$.choices[0].delta.content`) as keys and list indexes."""
-    cleaned = re.sub(r"\[(\d+)\]", r".\1", text.strip().removeprefix("$").removeprefix("."))
-    parts = cleaned.split(".")
-    if not cleaned or any(not part for part in parts):
-        raise ValueError(f"expected a dotted field path such as choices.0.delta.content, got {text!r}")
-    return tuple(int(part) if part.isdigit() else part for part in parts)
-
-
-def lookup(document: Any, path: FieldPath) -> Any:
-    value = document
-    for part in path:
-        if isinstance(part, int) and isinstance(value, list):
-            value = value[part] if part < len(value) else None
-        elif isinstance(value, dict):
-            value = value.get(str(part))
-        else:
-            return None
-    return value
-
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Request(_Loose):
-    method: str = "POST"
-    path: str = Field(pattern=r"^/")
-    body: Any = None
-
-
-class _StreamReply(_Loose):
-    text: str
-    events: tuple[str, ...] = ()
-    output_tokens: str | None = None
-
-
-class _JsonReply(_Loose):
-    text: str
-    output_tokens: str | None = None
-
-
-class _Reply(_Loose):
-    stream: _StreamReply | None = None
-    json_: _JsonReply | None = Field(default=None, alias="json")
-
-
-class TemplateFile(_Loose):
-    name: str = Field(min_length=1, max_length=64)
-    request: _Request
-    reply: _Reply
 
 
 def _placeholders(value: Any, where: FieldPath) -> Iterator[tuple[str, FieldPath]]:
@@ -128,13 +73,6 @@ def _path_pattern(path: str) -> tuple[re.Pattern[str], dict[str, str]]:
         if found:
             in_query[found.group(1)] = key
     return re.compile(regex + "$"), in_query
-
-
-def _field(path: str, where: str, file: Path) -> FieldPath:
-    try:
-        return parse_field_path(path)
-    except ValueError as exc:
-        raise ConfigError(f"{file}: field `{where}`: {exc}") from exc
 
 
 class _StreamReader:
@@ -188,7 +126,7 @@ class _JsonReader:
 class TemplateProtocol:
     name = "template"
 
-    def __init__(self, spec: TemplateFile, file: Path) -> None:
+    def __init__(self, spec: TemplateSpec, file: Path) -> None:
         self.template_name = spec.name
         self._method = spec.request.method.upper()
         self._route, self._in_query = _path_pattern(spec.request.path)
@@ -203,23 +141,10 @@ class TemplateProtocol:
         self._stream = (
             None
             if stream is None
-            else (
-                _field(stream.text, "reply.stream.text", file),
-                frozenset(name.encode() for name in stream.events),
-                _field(stream.output_tokens, "reply.stream.output_tokens", file)
-                if stream.output_tokens
-                else None,
-            )
+            else (stream.text, frozenset(name.encode() for name in stream.events), stream.output_tokens)
         )
-        self._json = (
-            (None, None)
-            if json_reply is None
-            else (
-                _field(json_reply.text, "reply.json.text", file),
-                _field(json_reply.output_tokens, "reply.json.output_tokens", file)
-                if json_reply.output_tokens
-                else None,
-            )
+        self._json: tuple[FieldPath | None, FieldPath | None] = (
+            (None, None) if json_reply is None else (json_reply.text, json_reply.output_tokens)
         )
 
     def handles(self, method: str, path: str) -> bool:
@@ -265,23 +190,5 @@ class TemplateProtocol:
 
 
 def load_template(path: Path) -> TemplateProtocol:
-    """Read a template file; every problem is named with the file and the field."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the template ({exc.strerror})") from exc
-    if len(raw) > MAX_TEMPLATE_BYTES:
-        raise ConfigError(f"{path}: template is {len(raw)} bytes; expected at most {MAX_TEMPLATE_BYTES}")
-    try:
-        document = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        spec = TemplateFile.model_validate(document)
-    except ValidationError as exc:
-        problems = [
-            f"field `{'.'.join(str(p) for p in e['loc'] if p != 'json_') or '(document)'}`: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ConfigError(f"{path}: " + "\n  ".join(["template is invalid:", *problems])) from exc
-    return TemplateProtocol(spec, path)
+    """Read a template file as the load side does; every problem is named with the file and the field."""
+    return TemplateProtocol(template_spec.load_template(path), path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +72,7 @@ def test_template_of_rolescope_reproduces_the_rolescope_protocols_figures(
     # The simulator answers the same session history with the same tokens: the figures must agree.
     assert {k: native[k].output_tokens for k in common} == {k: template[k].output_tokens for k in common}
     assert {k: len(native[k].itl_s) for k in common} == {k: len(template[k].itl_s) for k in common}
+    assert all(native[key].input_tokens for key in common), "the done event's usage.input_tokens"
 
 
 def test_openai_adapter_drives_rolescopes_chat_completions(
@@ -82,6 +84,11 @@ def test_openai_adapter_drives_rolescopes_chat_completions(
     samples = list(_first_pass(_load(svc.url, tmp_path / "run", target, traffic)).values())
     assert len(samples) == 3 and all(s.ok for s in samples), [s.error for s in samples]
     assert all(s.output_tokens > 1 and s.ttft_s is not None and len(s.itl_s) >= 1 for s in samples)
+    by_turn = {(s.session, s.turn): s.input_tokens or 0 for s in samples}
+    # The second turn resends the first turn and its reply: the prompt grows.
+    assert by_turn[("s_oa0", 1)] > by_turn[("s_oa0", 0)] > 0 and by_turn[("s_oa1", 0)] > 0
+    slis = json.loads((tmp_path / "run" / "slis.json").read_text())
+    assert min(by_turn.values()) <= slis["input_tokens_mean"] <= max(by_turn.values())
 
 
 def test_check_before_load_names_every_role_the_service_does_not_serve(

@@ -8,6 +8,7 @@ from the file it wrote after a SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import re
@@ -117,6 +118,13 @@ async def _echo_headers(request: Request) -> Response:
     return JSONResponse({name: value for name, value in request.headers.items()})
 
 
+async def _echo_body(request: Request) -> Response:
+    body = await request.body()
+    return JSONResponse(
+        {"size": len(body), "sha256": hashlib.sha256(body).hexdigest(), **dict(request.headers.items())}
+    )
+
+
 async def _seed_chat(request: Request) -> Response:
     body = await request.json()
     words = body["message"].split()
@@ -135,7 +143,8 @@ def foreign_app() -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/chat/completions", _completions, methods=["POST"]),
-            Route("/echo-headers", _echo_headers, methods=["GET", "POST"]),
+            Route("/echo-headers", _echo_headers, methods=["GET", "POST", "HEAD"]),
+            Route("/echo-body", _echo_body, methods=["POST", "PUT"]),
             Route("/api/chat", _seed_chat, methods=["POST"]),
         ]
     )
@@ -433,6 +442,10 @@ def test_usage_mistakes_exit_2_with_a_sentence(tmp_path: Path) -> None:
             "busy": (["--listen", f"127.0.0.1:{port}"], f"--listen 127.0.0.1:{port}: cannot listen there"),
             "template": (["--listen", "127.0.0.1:0", "--template", str(tmp_path / "no.yaml")], "no.yaml"),
             "upstream": (["--listen", "127.0.0.1:0", "--upstream", "nowhere"], "--upstream 'nowhere'"),
+            "tls": (
+                ["--listen", "127.0.0.1:0", "--ca", str(tmp_path / "ca.pem")],
+                "--ca, --client-cert and --insecure need an https:// upstream",
+            ),
         }
         for name, (args, expected) in cases.items():
             argv = ["--upstream", "http://127.0.0.1:9", "--out", str(tmp_path / "o.jsonl"), *args]
@@ -485,3 +498,98 @@ def test_a_client_that_leaves_mid_stream_stops_the_relay(
     [record] = _records(proxy, tmp_path / "captured.jsonl")
     assert record.original.output_tokens < len(TOKENS)
     assert "1 clients gone" in proxy.log()
+
+
+def test_bodies_stream_both_ways_and_a_connection_carries_requests_in_turn(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    upstream = asgi_server(foreign_app())
+    proxy = capture_proxy(upstream.url)
+    pieces = [bytes([n]) * 300_000 for n in range(8)]  # larger than the proxy holds before it stops reading
+
+    def upload() -> Iterator[bytes]:
+        yield from pieces
+
+    with httpx.Client(timeout=30) as client:
+        echoed = client.post(f"{proxy.url}/echo-body", content=upload()).json()
+        head = client.head(f"{proxy.url}/echo-headers")
+    whole = b"".join(pieces)
+    assert echoed["size"] == len(whole) and echoed["sha256"] == hashlib.sha256(whole).hexdigest()
+    assert echoed["transfer-encoding"] == "chunked", "a body of unknown length lost its chunked framing"
+    assert head.status_code == 200 and head.content == b""
+    host, port = proxy.url.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps({"model": "holmes", "messages": [{"role": "user", "content": "Twice?"}]}).encode()
+    one = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(one + one)  # pipelined: the second waits for the first reply
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2 or not received.endswith(b"}"):
+            chunk = raw.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert received.count(b"Indeed.") == 2
+    assert len(_records(proxy, tmp_path / "captured.jsonl")) == 2
+
+
+def test_a_websocket_upgrade_is_refused_and_the_proxy_says_why(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory
+) -> None:
+    proxy = capture_proxy(asgi_server(foreign_app()).url)
+    host, port = proxy.url.removeprefix("http://").rsplit(":", 1)
+    upgrade = (
+        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(upgrade)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert b'"upgrade_refused"' in answer
+
+
+def test_an_https_upstream_is_verified_with_the_ca_and_given_the_client_certificate(
+    asgi_server: Callable[..., Any], capture_proxy: ProxyFactory, pki: Any, tmp_path: Path
+) -> None:
+    import ssl
+
+    ca = pki.ca("upstream-ca")
+    server = pki.issue("upstream", ca=ca, server=True)
+    client_cert = pki.issue("proxy", ca=ca)
+    upstream = asgi_server(
+        foreign_app(),
+        ssl_certfile=str(server.cert),
+        ssl_keyfile=str(server.key),
+        ssl_ca_certs=str(ca.cert),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+    )
+    url = upstream.url.replace("http://", "https://")
+    tls_args = [
+        "--ca",
+        str(ca.cert),
+        "--client-cert",
+        str(client_cert.cert),
+        "--client-key",
+        str(client_cert.key),
+    ]
+    proxy = capture_proxy(url, *tls_args)
+    untrusting = capture_proxy(
+        url,
+        "--client-cert",
+        str(client_cert.cert),
+        "--client-key",
+        str(client_cert.key),
+        out=tmp_path / "u.jsonl",
+    )
+    body = {"model": "holmes", "stream": True, "messages": [{"role": "user", "content": "Over TLS?"}]}
+    with httpx.Client(timeout=10) as client:
+        proxied = client.post(f"{proxy.url}/v1/chat/completions", json=body)
+        refused = client.post(f"{untrusting.url}/v1/chat/completions", json=body)
+    assert proxied.status_code == 200 and "Indeed." in proxied.text
+    assert refused.status_code == 502 and "CERTIFICATE_VERIFY_FAILED" in refused.json()["error"]["message"]
+    [record] = _records(proxy, tmp_path / "captured.jsonl")
+    assert record.message == "Over TLS?" and record.original.output_tokens == len(TOKENS)

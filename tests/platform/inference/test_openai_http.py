@@ -304,3 +304,26 @@ def test_role_inference_tls_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as problem:
         load_roles(role_file)
     assert "https:// base_url" in str(problem.value)
+
+
+def test_a_fixed_output_length_is_passed_on_to_the_model_server(
+    upstream: ServiceProcess, tmp_path: Path, service_factory
+) -> None:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load((bundled_roles_path() / "sherlock.yaml").read_text())
+    document["inference"] = {"backend": "openai", "base_url": upstream.url, "model": "sherlock"}
+    document["response_constraints"]["max_tokens"] = 20  # lower than the lengths asked for below
+    roles = tmp_path / "roles"
+    roles.mkdir()
+    (roles / "sherlock.yaml").write_text(yaml.safe_dump(document))
+    front = service_factory(roles_path=roles)
+    question = [{"role": "user", "content": "How long is this answer?"}]
+
+    def completion_tokens(**fields: object) -> int:
+        body = {"model": "sherlock", "messages": question, **fields}
+        reply = httpx.post(f"{front.url}/v1/chat/completions", json=body, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return int(reply.json()["usage"]["completion_tokens"])
+
+    assert completion_tokens() <= 20
+    assert completion_tokens(max_tokens=64, ignore_eos=True) == 64
+    assert completion_tokens(max_tokens=80, min_tokens=50) >= 50
