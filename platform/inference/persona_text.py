@@ -154,11 +154,16 @@ def compose_reply(
     return apply_constraints(" ".join(sentences), constraints)
 
 
+@lru_cache(maxsize=256)
+def _banned_pattern(banned: tuple[str, ...]) -> re.Pattern[str]:
+    # Built once per role's word list: escaping and joining the words cost more than the match itself.
+    return re.compile(r"\s*\b(?:" + "|".join(re.escape(w) for w in banned) + r")\b", re.IGNORECASE)
+
+
 def remove_banned_words(text: str, banned: tuple[str, ...]) -> str:
     if not banned:
         return text
-    pattern = re.compile(r"\s*\b(?:" + "|".join(re.escape(w) for w in banned) + r")\b", re.IGNORECASE)
-    return pattern.sub("", text).strip()
+    return _banned_pattern(banned).sub("", text).strip()
 
 
 def apply_constraints(text: str, constraints: ResponseConstraints) -> str:

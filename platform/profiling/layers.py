@@ -73,6 +73,7 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "httptools/",
             "anyio/",
             "sse_starlette/",
+            "service/sse_response.py",
             "service/server.py",
             "service/launcher.py",
             "serving/",

@@ -27,7 +27,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sse_starlette import ServerSentEvent
 
 from rolescope.inference.base import ChatMessage, InferenceInput
 from rolescope.roles import Role
@@ -36,7 +35,7 @@ from rolescope.service.chat import ChatService
 from rolescope.service.context import context_of
 from rolescope.service.errors import ServiceError, error_body
 from rolescope.service.limits import LimitExceeded, cap_output_tokens
-from rolescope.service.sse import event_stream_response
+from rolescope.service.sse import event_stream_response, sse_event
 from rolescope.service.stateless import generate, generate_stream
 
 router = APIRouter()
@@ -92,10 +91,10 @@ def _chunk(
 
 async def _stream(
     service: ChatService, body: ChatCompletionRequest, ident: str, role: Role, inputs: InferenceInput
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     created = int(time.time())
-    yield ServerSentEvent(
+    yield sse_event(
         json.dumps(
             _chunk(ident, created, body.model, {"role": "assistant", "content": ""}, None, include_usage)
         )
@@ -103,20 +102,20 @@ async def _stream(
     try:
         async for chunk in generate_stream(service, role, inputs):
             if chunk.text:
-                yield ServerSentEvent(
+                yield sse_event(
                     json.dumps(
                         _chunk(ident, created, body.model, {"content": chunk.text}, None, include_usage)
                     )
                 )
             if chunk.usage is not None:
-                yield ServerSentEvent(
+                yield sse_event(
                     json.dumps(
                         _chunk(ident, created, body.model, {}, chunk.finish_reason or "stop", include_usage)
                     )
                 )
                 if include_usage:
                     usage = _usage(chunk.usage.input_tokens, chunk.usage.output_tokens)
-                    yield ServerSentEvent(
+                    yield sse_event(
                         json.dumps(
                             {
                                 "id": ident,
@@ -131,8 +130,8 @@ async def _stream(
     except ServiceError as exc:
         error = error_body(exc.code, exc.message)
         error["error"]["type"] = exc.code
-        yield ServerSentEvent(json.dumps(error))
-    yield ServerSentEvent("[DONE]")
+        yield sse_event(json.dumps(error))
+    yield sse_event("[DONE]")
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:

@@ -13,7 +13,9 @@ the client would see a truncated reply with no terminal event. So:
   may keep going for `grace_s` (most replies finish), then it is closed and
   one terminal event (the caller's `farewell`, an `error` event) is sent.
 
-The wrapper costs one `asyncio.timeout` block per event and needs no polling.
+The wrapper subscribes once per stream and costs two flag writes per event: the
+deadline timer exists only once draining has begun, and it cancels the stream's
+task only while that task waits for its next event, never while it sends one.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class DrainSignal:
     def __init__(self, grace_s: float = 0.0, backstop_s: float = 0.0) -> None:
         self._draining = False
         self._lock = threading.Lock()
-        self._watched: dict[asyncio.AbstractEventLoop, set[asyncio.Timeout]] = {}
         self._deadline: dict[asyncio.AbstractEventLoop, float] = {}
         self._listeners: dict[asyncio.AbstractEventLoop, set[Callable[[], None]]] = {}
         self.grace_s = grace_s
@@ -73,9 +74,9 @@ class DrainSignal:
             if grace_s is not None:
                 self.grace_s = grace_s
             self._draining = True
-            loops = list(self._watched.keys() | self._listeners.keys())
+            loops = list(self._listeners)
         for loop in loops:
-            # Timeouts belong to their loop; reschedule them from inside it.
+            # Listeners arm timers, which belong to their loop: call them from inside it.
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(self._arm, loop)
 
@@ -91,15 +92,12 @@ class DrainSignal:
         return self._deadline[loop]
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        deadline = self.deadline(loop)
-        for scope in list(self._watched.get(loop, ())):
-            scope.reschedule(deadline)
         for listener in list(self._listeners.get(loop, ())):
             listener()
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` on the running loop when draining begins (at once if it has); returns the
-        unsubscribe function. For waits that are not one stream's next event (an idle WebSocket)."""
+        unsubscribe function (a stream's grace deadline, an idle WebSocket, a response's backstop)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             self._listeners.setdefault(loop, set()).add(listener)
@@ -117,41 +115,51 @@ class DrainSignal:
 
         return unsubscribe
 
-    def _watch(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout) -> None:
-        with self._lock:
-            self._watched.setdefault(loop, set()).add(scope)
-
-    def _unwatch(self, loop: asyncio.AbstractEventLoop, scope: asyncio.Timeout) -> None:
-        with self._lock:
-            watched = self._watched.get(loop)
-            if watched is not None:
-                watched.discard(scope)
-                if not watched:
-                    del self._watched[loop]
-
 
 async def drain_aware(
     events: AsyncIterator[T], signal: DrainSignal, farewell: Callable[[], T]
 ) -> AsyncIterator[T]:
     """Pass `events` through; once draining and past the grace period, close them and yield `farewell()`."""
     loop = asyncio.get_running_loop()
-    while True:
-        try:
-            # The timeout wraps only the wait for the next event, never a yield: the consumer's
-            # own awaits (sending to the socket) must not be cancelled by it.
-            async with asyncio.timeout_at(signal.deadline(loop) if signal.draining else None) as scope:
-                signal._watch(loop, scope)
-                try:
-                    item = await anext(events)
-                finally:
-                    signal._unwatch(loop, scope)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            if not scope.expired():
-                raise  # the stream's own timeout, not the drain
-            break
-        yield item
+    task = asyncio.current_task()
+    waiting = expired = cancelled = finished = False
+    timer: asyncio.TimerHandle | None = None
+
+    def expire() -> None:
+        nonlocal expired, cancelled
+        expired = True
+        # Only the wait for the next event is cut: the consumer's own awaits (sending to the
+        # socket) run to their end, and the loop below stops before asking for another event.
+        if waiting and task is not None:
+            cancelled = True
+            task.cancel()
+
+    def arm() -> None:
+        nonlocal timer
+        if timer is None and not finished:
+            timer = loop.call_at(signal.deadline(loop), expire)
+
+    unsubscribe = signal.subscribe(arm)
+    try:
+        while not expired:
+            waiting = True
+            try:
+                item = await anext(events)
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                # Ours only if nobody else asked to cancel the task as well.
+                if not cancelled or task is None or task.uncancel() > 0:
+                    raise
+                break
+            finally:
+                waiting = False
+            yield item
+    finally:
+        finished = True
+        unsubscribe()
+        if timer is not None:
+            timer.cancel()
     aclose: Any = getattr(events, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):
