@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field(default="json", description="json lines carry the trace id")
     faults: FaultSettings = Field(default_factory=FaultSettings)
+    simulator_delays: bool = Field(
+        default=True, description="sleep the simulator's planned delays; off, each is an event-loop yield"
+    )
     capture_path: Path | None = Field(
         default=None, description="append sampled, redacted shadow traffic here"
     )

@@ -129,8 +129,14 @@ class SimulatorBackend:
 
     provider_name = PROVIDER_NAME
 
-    def __init__(self, faults: FaultSettings | None = None, *, fault_seed: int = 0x5EED) -> None:
+    def __init__(
+        self, faults: FaultSettings | None = None, *, fault_seed: int = 0x5EED, delays: bool = True
+    ) -> None:
         self._faults = faults or FaultSettings()
+        # Off, every planned delay is a bare event-loop yield: streams still interleave token by
+        # token, but no timer is armed, so how many loop iterations a request takes no longer
+        # depends on the wall clock (the memory replay counts the loop's allocations too).
+        self._delays = delays
         # One seeded stream of fault decisions per process: the share of failed requests
         # converges on error_rate and a rerun with the same traffic fails the same requests.
         self._fault_rng = random.Random(fault_seed)
@@ -144,7 +150,7 @@ class SimulatorBackend:
             _planted_allocations(self._faults.extra_allocations) if self._faults.extra_allocations else None
         )
         fail = self._should_fail()
-        total = self._faults.added_latency_ms / 1000 + sum(plan.delays_s)
+        total = self._faults.added_latency_ms / 1000 + (sum(plan.delays_s) if self._delays else 0.0)
         budget = timeout_ms / 1000
         if total > budget:
             await asyncio.sleep(budget)
@@ -172,7 +178,8 @@ class SimulatorBackend:
         deadline = loop.time() + timeout_ms / 1000
         if self._faults.added_latency_ms:
             await asyncio.sleep(self._faults.added_latency_ms / 1000)
-        for index, (token, delay) in enumerate(zip(plan.tokens, plan.delays_s, strict=True)):
+        delays = plan.delays_s if self._delays else (0.0,) * len(plan.tokens)
+        for index, (token, delay) in enumerate(zip(plan.tokens, delays, strict=True)):
             if loop.time() + delay > deadline:
                 await asyncio.sleep(max(0.0, deadline - loop.time()))
                 raise InferenceTimeoutError(f"{model_id} did not finish within {timeout_ms} ms")

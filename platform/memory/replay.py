@@ -2,9 +2,12 @@
 
 The app is driven through httpx's ASGI transport: no sockets, so what memray
 counts is the service's own work. Sessions run concurrently (each keeps its turn
-order) so the simulated token delays overlap, and the roles are replayed with
-their timing set to zero: timing is judged elsewhere, within one load run;
-here only what a request allocates matters, and it does not depend on delays.
+order) so their streams interleave, and the simulator's delays are bare
+event-loop yields (`Settings.simulator_delays` off): timing is judged elsewhere,
+within one load run; here only what a request allocates matters. Real sleeps,
+even of 10 µs, arm timers, and how many loop iterations (each allocating a
+little in asyncio's `_run_once` and the selector) they cost then depends on the
+wall clock: that spread the repeats by 1-2.6 % and was nobody's request.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from rolescope.loadtests.traffic_format import TrafficRecord
     from rolescope.settings import Settings
 
-# The simulator's fastest allowed timing: delays become event-loop yields.
+# The simulator's fastest allowed timing, for the plans' arithmetic (the delays are not slept).
 FAST_TIMING = {"ttft_ms": 0, "tokens_per_second": 100_000, "jitter": 0}
 # The longest timeout a role may set: on a busy machine (memray slows every allocation, 64 sessions
 # share the loop) a stream could pass a role's own 3 s and fail the recording; the timeout is a
@@ -111,6 +114,7 @@ class InProcessService:
             update={
                 "roles_path": fast_roles(self._settings.roles_path, scratch / "roles"),
                 "db_path": scratch / "replay.db",
+                "simulator_delays": False,
             }
         )
         app = create_app(settings)

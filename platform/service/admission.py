@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rolescope.service.errors import error_body
+
 # Only the expensive work (chat and chat completions) is limited; probes and scraping must answer
 # while the service is saturated, which is when they matter most.
 LIMITED_PREFIXES: tuple[str, ...] = ("/v1/chat",)
@@ -65,16 +67,10 @@ class AdmissionMiddleware:
         self.retry_after_s = max(1, int(retry_after_s))
         self.on_reject = on_reject
         self.limited_prefixes = limited_prefixes
-        body = {
-            "error": {
-                "code": "overloaded",
-                "message": (
-                    f"the service is at its limit of {limit} requests in flight; "
-                    f"retry after {self.retry_after_s} s"
-                ),
-            }
-        }
-        self._body = json.dumps(body).encode()
+        message = (
+            f"the service is at its limit of {limit} requests in flight; retry after {self.retry_after_s} s"
+        )
+        self._body = json.dumps(error_body("overloaded", message)).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

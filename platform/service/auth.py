@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rolescope.errors import ConfigError
+from rolescope.service.errors import error_body
 
 # The caller's owner identity goes to `request.state.owner` (the per-request `scope["state"]`).
 OWNER_STATE_KEY = "owner"
@@ -177,7 +178,7 @@ def _refusal(missing: bool, websocket: bool = False) -> tuple[bytes, list[Any]]:
     if websocket:
         ways += f", `?{WS_KEY_QUERY}=<key>` or the subprotocol `{WS_KEY_SUBPROTOCOL_PREFIX}<key>`"
     message = f"this service needs an API key: send {ways}" if missing else "the API key is not valid"
-    body = json.dumps({"error": {"code": "unauthorized", "message": message}}).encode()
+    body = json.dumps(error_body("unauthorized", message)).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -61,4 +61,6 @@ class InferenceFailed(ServiceError):
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one spelling of the error shape: handlers, the middlewares that answer before routing
+    (admission, API keys, `/metrics` on its own port) and WebSocket error frames all use it."""
     return {"error": {"code": code, "message": message}}

@@ -9,6 +9,7 @@ come through here; an ASGI middleware records those.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -42,42 +43,9 @@ class ExchangeSummary:
 
 @runtime_checkable
 class ChatObserver(Protocol):
-    def first_token(
-        self,
-        role: str,
-        model: str,
-        provider: str,
-        seconds: float,
-        trace_id: str | None,
-        *,
-        role_version: str | None = None,
-    ) -> None: ...
-
-    def generation_done(
-        self,
-        role: str,
-        model: str,
-        provider: str,
-        duration_s: float,
-        tpot_s: float | None,
-        input_tokens: int,
-        output_tokens: int,
-        trace_id: str | None,
-        *,
-        role_version: str | None = None,
-    ) -> None: ...
-
-    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
-
-    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None: ...
-
-    def store_operation(self, operation: str, backend: str, seconds: float) -> None: ...
-
-    def exchange_completed(self, summary: ExchangeSummary) -> None: ...
-
-
-class NullObserver:
-    """Observes nothing: the default when no telemetry is installed."""
+    """The hooks, written once. Each does nothing here, so a class that subclasses this (as
+    `NullObserver` does) inherits a no-op for every hook it does not override, while a class that
+    only spells the methods (`ServiceMetrics`) still satisfies it structurally."""
 
     def first_token(
         self,
@@ -119,76 +87,61 @@ class NullObserver:
         return None
 
 
-class CompositeObserver:
-    """Fans every hook out to several observers; one failing observer never breaks a request."""
+# Read off the protocol, so a hook added there is fanned out without being listed again.
+HOOKS: tuple[str, ...] = tuple(
+    name for name, value in vars(ChatObserver).items() if callable(value) and not name.startswith("_")
+)
+
+
+class NullObserver(ChatObserver):
+    """Observes nothing: the default when no telemetry is installed."""
+
+
+def _fan_out(hook: str) -> Callable[..., None]:
+    def fan_out(self: CompositeObserver, *args: object, **keywords: object) -> None:
+        calls = self._hooks[hook]
+        for call in calls:
+            try:
+                call(*args, **keywords)
+            except Exception:
+                self._failed(calls.index(call), hook)
+
+    fan_out.__name__ = fan_out.__qualname__ = hook
+    fan_out.__doc__ = f"`{hook}` on every observer, in order."
+    return fan_out
+
+
+def _fanning_out(cls: type[CompositeObserver]) -> type[CompositeObserver]:
+    for hook in HOOKS:
+        setattr(cls, hook, _fan_out(hook))
+    return cls
+
+
+@_fanning_out
+class CompositeObserver(ChatObserver):
+    """Fans every hook out to several observers; one failing observer never breaks a request.
+
+    `_fanning_out` makes its hooks from `HOOKS` when the class is defined, each passing its
+    arguments on as given; type checkers see the signatures it inherits from the protocol.
+    """
 
     def __init__(self, *observers: ChatObserver) -> None:
         self._observers = observers
+        # Bound once: a hook on the hot path then costs a dict lookup and the calls themselves.
+        self._hooks: dict[str, tuple[Callable[..., object], ...]] = {
+            hook: tuple(getattr(observer, hook) for observer in observers) for hook in HOOKS
+        }
         self._failed_hooks: set[tuple[int, str]] = set()
 
     @property
     def observers(self) -> tuple[ChatObserver, ...]:
         return self._observers
 
-    def _each(self, hook: str, *args: object, **keywords: object) -> None:
-        for index, observer in enumerate(self._observers):
-            try:
-                getattr(observer, hook)(*args, **keywords)
-            except Exception:
-                if (index, hook) not in self._failed_hooks:
-                    self._failed_hooks.add((index, hook))
-                    logger.exception(
-                        "observer %s failed in %s; further failures are not logged",
-                        type(observer).__name__,
-                        hook,
-                    )
-
-    def first_token(
-        self,
-        role: str,
-        model: str,
-        provider: str,
-        seconds: float,
-        trace_id: str | None,
-        *,
-        role_version: str | None = None,
-    ) -> None:
-        self._each("first_token", role, model, provider, seconds, trace_id, role_version=role_version)
-
-    def generation_done(
-        self,
-        role: str,
-        model: str,
-        provider: str,
-        duration_s: float,
-        tpot_s: float | None,
-        input_tokens: int,
-        output_tokens: int,
-        trace_id: str | None,
-        *,
-        role_version: str | None = None,
-    ) -> None:
-        self._each(
-            "generation_done",
-            role,
-            model,
-            provider,
-            duration_s,
-            tpot_s,
-            input_tokens,
-            output_tokens,
-            trace_id,
-            role_version=role_version,
-        )
-
-    def inference_timeout(self, role: str, model: str, *, role_version: str | None = None) -> None:
-        self._each("inference_timeout", role, model, role_version=role_version)
-
-    def inference_error(self, role: str, model: str, *, role_version: str | None = None) -> None:
-        self._each("inference_error", role, model, role_version=role_version)
-
-    def store_operation(self, operation: str, backend: str, seconds: float) -> None:
-        self._each("store_operation", operation, backend, seconds)
-
-    def exchange_completed(self, summary: ExchangeSummary) -> None:
-        self._each("exchange_completed", summary)
+    def _failed(self, index: int, hook: str) -> None:
+        if (index, hook) not in self._failed_hooks:
+            self._failed_hooks.add((index, hook))
+            logger.exception(
+                "observer %s failed in %s; further failures are not logged",
+                type(self._observers[index]).__name__,
+                hook,
+            )

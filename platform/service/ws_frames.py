@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rolescope.service.api_models import SESSION_ID_PATTERN
+from rolescope.service.errors import error_body
 
 # Offered by clients that send their API key as a subprotocol (browsers cannot set headers on a
 # WebSocket); the server answers with this one, never echoing the key back.
@@ -82,7 +83,7 @@ def final_frame(response: dict[str, Any]) -> str:
 
 
 def error_frame(status: int, code: str, message: str) -> str:
-    return json.dumps({"type": "error", "status": status, "error": {"code": code, "message": message}})
+    return json.dumps({"type": "error", "status": status, **error_body(code, message)})
 
 
 def header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rolescope.exporters.exposition import METRICS_PATH, multiprocess_registry
 from rolescope.exporters.metrics import MULTIPROC_ENV, ServiceMetrics
+from rolescope.service.errors import error_body
 from rolescope.settings import Settings
 
 logger = logging.getLogger("rolescope.service")
+_SERVED_ELSEWHERE = json.dumps(error_body("not_found", "metrics are served on the metrics port")).encode()
 
 
 class HideMetrics:
@@ -25,10 +28,9 @@ class HideMetrics:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("path") == METRICS_PATH:
-            body = b'{"error": {"code": "not_found", "message": "metrics are served on the metrics port"}}'
             await send({"type": "http.response.start", "status": 404,
                         "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": _SERVED_ELSEWHERE})
             return
         await self.app(scope, receive, send)
 

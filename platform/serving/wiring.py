@@ -37,7 +37,11 @@ from rolescope.storage.base import SessionStore
 
 
 def build_backends(
-    roles: Mapping[str, Role], faults: FaultSettings, *, previous: RoleCatalog | None = None
+    roles: Mapping[str, Role],
+    faults: FaultSettings,
+    *,
+    previous: RoleCatalog | None = None,
+    delays: bool = True,
 ) -> dict[str, InferenceBackend]:
     """One backend per role version (`name@version`); simulator roles share one simulator (one fault
     stream per process), except a version with faults of its own (`inference.faults`). With
@@ -56,7 +60,7 @@ def build_backends(
             own_faults = old.inference.faults is not None and old.inference.faults.as_settings().active
             if isinstance(backend, SimulatorBackend) and not own_faults:
                 simulator = backend
-    simulator = simulator or SimulatorBackend(faults)
+    simulator = simulator or SimulatorBackend(faults, delays=delays)
     backends: dict[str, InferenceBackend] = {}
     for role in as_registry(roles).all_versions():
         if role.inference.backend == "openai":
@@ -71,7 +75,9 @@ def build_backends(
                 raise ConfigError("; ".join(problems))
             backends[role.reference] = OpenAIHttpBackend.from_env(spec.base_url, spec.api_key_env, tls)
         elif role.inference.faults is not None and role.inference.faults.as_settings().active:
-            backends[role.reference] = SimulatorBackend(faults.plus(role.inference.faults.as_settings()))
+            backends[role.reference] = SimulatorBackend(
+                faults.plus(role.inference.faults.as_settings()), delays=delays
+            )
         else:
             backends[role.reference] = simulator
     return backends
@@ -148,7 +154,9 @@ def _memory_meter(
 
 def _reloader(settings: Settings, service: ChatService, telemetry: Telemetry | None) -> RoleReloader:
     def rebuild(registry: RoleRegistry[Role], previous: RoleCatalog) -> dict[str, InferenceBackend]:
-        return build_backends(registry, settings.faults, previous=previous)
+        return build_backends(
+            registry, settings.faults, previous=previous, delays=settings.simulator_delays
+        )
 
     def relabel(registry: RoleRegistry[Role]) -> None:
         if telemetry is not None:
@@ -195,7 +203,7 @@ def build_components(
     api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
     check_ports(settings)
     store = store or build_store(settings, next(iter(roles)))
-    backends = build_backends(roles, settings.faults)
+    backends = build_backends(roles, settings.faults, delays=settings.simulator_delays)
     telemetry = (
         start_telemetry(
             roles,

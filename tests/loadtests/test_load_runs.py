@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,14 +16,28 @@ from rolescope.loadtests.synth import SynthOptions, synthesize
 from rolescope.loadtests.traffic_format import OriginalAnswer, TrafficRecord, write_traffic
 from rolescope.rundir import RequestSample, read_samples
 from rolescope.settings import bundled_roles_path
-
-ServiceFactory = Callable[..., object]
+from tests.conftest import ServiceFactory
 
 
 def _write_traffic(path: Path, records: list[TrafficRecord]) -> Path:
     with path.open("w", encoding="utf-8") as out:
         write_traffic(records, out)
     return path
+
+
+def _record(session: str, turn: int, arrival: float, message: str, stream: bool) -> TrafficRecord:
+    """One sherlock request whose original answer took 0.5 s and 20 tokens."""
+    return TrafficRecord(
+        arrival=arrival, session=session, turn=turn, role="sherlock", message=message, stream=stream,
+        original=OriginalAnswer(status=200, latency_s=0.5, output_tokens=20),
+    )
+
+
+def _replayed(host: str, tmp_path: Path, traffic: list[TrafficRecord] | Path, **options: Any) -> Path:
+    """A load run replaying `traffic` (records are written to a file first); returns its directory."""
+    if isinstance(traffic, list):
+        traffic = _write_traffic(tmp_path / "t.jsonl", traffic)
+    return run_load(LoadOptions(host=host, out=tmp_path / "run", traffic=traffic, **options))
 
 
 def _samples(run_dir: Path) -> list[RequestSample]:
@@ -42,29 +56,11 @@ def _fast_role(folder: Path, ttft_ms: int) -> Path:
 def test_replay_keeps_turn_order_and_scaled_gaps(tmp_path: Path, service_factory: ServiceFactory) -> None:
     svc = service_factory(roles_path=_fast_role(tmp_path / "roles", ttft_ms=20))
     records = [
-        TrafficRecord(
-            arrival=1000.0 + 4.0 * turn + 0.3 * s,
-            session=f"s_order{s}",
-            turn=turn,
-            role="sherlock",
-            message=f"turn {turn} of {s}",
-            stream=bool(s),
-            original=OriginalAnswer(status=200, latency_s=0.5, output_tokens=20),
-        )
+        _record(f"s_order{s}", turn, 1000.0 + 4.0 * turn + 0.3 * s, f"turn {turn} of {s}", stream=bool(s))
         for s in range(2)
         for turn in range(3)
     ]
-    run = run_load(
-        LoadOptions(
-            host=svc.url,
-            out=tmp_path / "run",
-            traffic=_write_traffic(tmp_path / "t.jsonl", records),
-            users=2,
-            spawn_rate=10,
-            speed=2.0,
-            duration_s=7,
-        )
-    )  # type: ignore[attr-defined]
+    run = _replayed(svc.url, tmp_path, records, users=2, spawn_rate=10, speed=2.0, duration_s=7)
     by_session: dict[str, list[RequestSample]] = defaultdict(list)
     for sample in sorted(_samples(run), key=lambda s: s.start):
         by_session[sample.session].append(sample)
@@ -90,7 +86,7 @@ def test_open_model_holds_its_rate_while_the_service_is_slow(
         LoadOptions(
             host=svc.url, out=tmp_path / "run", rate=rate, arrival="constant", user="chat", duration_s=5
         )
-    )  # type: ignore[attr-defined]
+)
     samples = sorted(_samples(run), key=lambda s: s.start)
     assert len(samples) >= 60
     assert all(s.ok for s in samples)
@@ -116,29 +112,8 @@ def test_load_and_gate_count_the_same_goodput_on_a_mixed_run(
     svc = service_factory(
         roles_path=_fast_role(tmp_path / "roles", ttft_ms=20), env={"ROLESCOPE_FAULT_ADDED_LATENCY_MS": "700"}
     )
-    records = [
-        TrafficRecord(
-            arrival=1000.0 + s,
-            session=f"s_mixed{s}",
-            turn=0,
-            role="sherlock",
-            message=f"question {s}",
-            stream=bool(s % 2),
-            original=OriginalAnswer(status=200, latency_s=0.5, output_tokens=20),
-        )
-        for s in range(8)
-    ]
-    run = run_load(
-        LoadOptions(
-            host=svc.url,
-            out=tmp_path / "run",
-            traffic=_write_traffic(tmp_path / "t.jsonl", records),
-            users=4,
-            spawn_rate=10,
-            speed=20.0,
-            duration_s=4,
-        )
-    )  # type: ignore[attr-defined]
+    records = [_record(f"s_mixed{s}", 0, 1000.0 + s, f"question {s}", stream=bool(s % 2)) for s in range(8)]
+    run = _replayed(svc.url, tmp_path, records, users=4, spawn_rate=10, speed=20.0, duration_s=4)
     samples = _samples(run)
     answered = [s for s in samples if s.ok and not s.streamed]
     assert answered and any(s.streamed for s in samples)
@@ -157,17 +132,7 @@ def test_client_ttft_is_at_least_the_simulated_ttft_and_below_end_to_end(
     traffic = _write_traffic(
         tmp_path / "t.jsonl", synthesize(SynthOptions(sessions=10, seed=4, roles=("sherlock",)))
     )
-    run = run_load(
-        LoadOptions(
-            host=svc.url,
-            out=tmp_path / "run",
-            traffic=traffic,
-            user="stream",
-            users=4,
-            speed=100.0,
-            duration_s=3,
-        )
-    )  # type: ignore[attr-defined]
+    run = _replayed(svc.url, tmp_path, traffic, user="stream", users=4, speed=100.0, duration_s=3)
     samples = _samples(run)
     assert samples and all(s.ok and s.kind == "stream" for s in samples)
     for sample in samples:
@@ -194,17 +159,7 @@ def test_two_process_run_splits_sessions_and_gathers_every_sample(
     traffic = _write_traffic(
         tmp_path / "t.jsonl", synthesize(SynthOptions(sessions=40, seed=9, roles=("sherlock",)))
     )
-    run = run_load(
-        LoadOptions(
-            host=svc.url,
-            out=tmp_path / "run",
-            traffic=traffic,
-            users=4,
-            speed=200.0,
-            duration_s=4,
-            processes=2,
-        )
-    )  # type: ignore[attr-defined]
+    run = _replayed(svc.url, tmp_path, traffic, users=4, speed=200.0, duration_s=4, processes=2)
     samples = _samples(run)
     assert {s.process for s in samples} == {0, 1}
     sessions_by_process: dict[int, set[str]] = defaultdict(set)
@@ -233,11 +188,11 @@ def test_load_sends_the_api_key_a_protected_service_needs(
     import httpx
 
     svc = service_factory(roles_path=fast_roles_path, env={"ROLESCOPE_API_KEYS": "load-key-0123456789"})
-    anonymous = httpx.post(f"{svc.url}/v1/chat", json={"message": "hello"}, timeout=10)  # type: ignore[attr-defined]
+    anonymous = httpx.post(f"{svc.url}/v1/chat", json={"message": "hello"}, timeout=10)
     assert anonymous.status_code == 401
     run = run_load(
         LoadOptions(
-            host=svc.url,  # type: ignore[attr-defined]
+            host=svc.url,
             out=tmp_path / "run",
             users=2,
             spawn_rate=10,
@@ -262,7 +217,7 @@ def test_pinned_load_runs_its_locust_processes_on_the_chosen_cpus(
     svc = service_factory()
     run = run_load(
         LoadOptions(host=svc.url, out=tmp_path / "run", rate=10, user="chat", duration_s=2, cpus="0")
-    )  # type: ignore[attr-defined]
+)
     samples = _samples(run)
     assert samples and all(s.ok for s in samples)
 

@@ -213,3 +213,33 @@ def test_usage_counts_every_message_and_the_answer_word_by_word(name: str) -> No
     plan = plan_answer(inputs)
     assert plan.input_tokens == sum(count_tokens(m.content) for m in inputs.as_messages())
     assert plan.output_tokens == count_tokens(plan.text) > 0
+
+
+def test_without_delays_no_timer_is_armed_and_the_answer_is_the_same() -> None:
+    # The memory replay runs the simulator this way: every planned delay a bare yield, so the
+    # event loop's work per request does not depend on the wall clock.
+    slow = _inputs(ROLES["sherlock"], "Who took the pearl?", timing=SimulatorTiming(ttft_ms=50, jitter=0))
+
+    async def run(delays: bool) -> tuple[list[str], float, int]:
+        loop = asyncio.get_running_loop()
+        armed = 0
+        call_at = loop.call_at
+
+        def counting_call_at(*args: object, **keywords: object) -> asyncio.TimerHandle:
+            nonlocal armed
+            armed += 1
+            return call_at(*args, **keywords)  # type: ignore[arg-type]
+
+        loop.call_at = counting_call_at  # type: ignore[method-assign]
+        started = loop.time()
+        backend = SimulatorBackend(delays=delays)
+        pieces = [chunk.text async for chunk in backend.infer_stream("sim", slow, 60_000)]
+        complete = await backend.infer("sim", slow, 60_000)
+        assert "".join(pieces) == complete.text
+        return pieces, loop.time() - started, armed
+
+    yielded, quick, no_timers = asyncio.run(run(delays=False))
+    slept, _, timers = asyncio.run(run(delays=True))
+    assert yielded == slept
+    assert no_timers == 0 and timers >= len(slept)
+    assert quick < 0.1  # slept, the two answers take 50 ms for their first tokens alone, plus 25 ms a token

@@ -38,9 +38,9 @@ def test_baseline_has_figures_per_kind_and_its_environment(baseline: Baseline) -
     assert every.allocations_per_request > 1000 and every.bytes_per_request > 10_000
     assert every.peak_bytes > 0 and len(every.repeats) == REPEATS
     # Counting allocations is deterministic enough to hold a 5 % line. Repeat-to-repeat spread at
-    # 40 requests measured 1.0-2.6 % on the current service (it was under 0.4 % before versions,
-    # reload and mirroring were composed in; the source of the variation is not yet found).
-    assert every.allocations_spread_pct < 3.0
+    # 40 requests: 0.2-0.6 % with the simulator's delays as bare yields; when the replay still slept
+    # them (10 µs timers), the event loop's wall-clock-dependent iterations spread it to 1-2.6 %.
+    assert every.allocations_spread_pct < 2.0
     env = baseline.environment
     assert env.traffic == "sample.jsonl" and env.traffic_digest.startswith("sha256:")
     assert env.traffic_subset.startswith(f"first {LIMIT} of") and env.role_versions["sherlock"]
