@@ -18,7 +18,7 @@ from rolescope.memory.model import Environment
 # Everything on the in-process request path, plus memray itself (it does the counting).
 SERVICE_PACKAGES: tuple[str, ...] = (
     "fastapi", "starlette", "pydantic", "pydantic-core", "pydantic-settings", "anyio", "httpx",
-    "sse-starlette", "uvicorn", "prometheus-client", "opentelemetry-api", "opentelemetry-sdk",
+    "uvicorn", "prometheus-client", "opentelemetry-api", "opentelemetry-sdk",
     "PyYAML", "memray",
 )
 

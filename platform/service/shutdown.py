@@ -31,8 +31,9 @@ T = TypeVar("T")
 # Share of the shutdown timeout a stream may keep generating before it is ended; the rest is
 # headroom for the terminal event, the lifespan shutdown (store close, telemetry flush) and exit.
 STREAM_GRACE_SHARE = 0.5
-# sse-starlette cancels a stream on its own once it sees the exit; it must wait longer than the
-# grace period (so the terminal event goes out first) and less than the shutdown timeout.
+# The event-stream response cuts a stream still running this long after the drain began; it must
+# wait longer than the grace period (so the terminal event goes out first) and less than the
+# shutdown timeout.
 STREAM_BACKSTOP_SHARE = 0.8
 SHUTDOWN_CODE = "shutting_down"
 SHUTDOWN_MESSAGE = "the service is shutting down before this reply finished; send the message again"
