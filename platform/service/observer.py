@@ -75,6 +75,10 @@ class ChatObserver(Protocol):
 
     def exchange_completed(self, summary: ExchangeSummary) -> None: ...
 
+    def session_version_moved(self, role: str, role_version: str, *, moved_from: str) -> None:
+        """A session's stored version is no longer loaded; `role_version` answers it from now on."""
+        ...
+
 
 class NullObserver:
     """Observes nothing: the default when no telemetry is installed."""
@@ -116,6 +120,9 @@ class NullObserver:
         return None
 
     def exchange_completed(self, summary: ExchangeSummary) -> None:
+        return None
+
+    def session_version_moved(self, role: str, role_version: str, *, moved_from: str) -> None:
         return None
 
 
@@ -192,3 +199,6 @@ class CompositeObserver:
 
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         self._each("exchange_completed", summary)
+
+    def session_version_moved(self, role: str, role_version: str, *, moved_from: str) -> None:
+        self._each("session_version_moved", role, role_version, moved_from=moved_from)
