@@ -23,6 +23,7 @@ from rolescope.serving.launcher import ServiceProcess
 from rolescope.settings import bundled_roles_path
 from rolescope.storage.base import MemoryPolicyView
 from rolescope.storage.sqlite_store import SCHEMA_VERSION, SqliteSessionStore
+from tests.conftest import metric_value
 
 ServiceFactory = Callable[..., ServiceProcess]
 SESSIONS = 200
@@ -49,16 +50,9 @@ def write_roles(folder: Path, weights: dict[str, float] | None, *, with_13: bool
 def reload(service: ServiceProcess, applied: int) -> None:
     os.kill(service.pid, signal.SIGHUP)
     deadline = time.monotonic() + 15
-    while _sample(service.url, 'rolescope_role_reloads_total{outcome="applied"}') < applied:
+    while metric_value(service.url, 'rolescope_role_reloads_total{outcome="applied"}') < applied:
         assert time.monotonic() < deadline, "the reload did not take effect in time"
         time.sleep(0.1)
-
-
-def _sample(url: str, series: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def turn(client: httpx.Client, sessions: list[str]) -> dict[str, str]:
@@ -71,7 +65,8 @@ def turn(client: httpx.Client, sessions: list[str]) -> dict[str, str]:
 
 
 def moves(url: str, version: str) -> float:
-    return _sample(url, f'rolescope_session_version_moves_total{{role="sherlock",role_version="{version}"}}')
+    series = f'rolescope_session_version_moves_total{{role="sherlock",role_version="{version}"}}'
+    return metric_value(url, series)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
