@@ -222,6 +222,11 @@ class ServiceMetrics:
             names.MIRROR_REQUEST_DURATION, "Mirrored request duration, until the candidate's last byte.",
             (names.LABEL_OUTCOME,), buckets=names.GENAI_DURATION_BUCKETS, registry=reg,
         )
+        self.session_version_moves = Counter(
+            _base(names.SESSION_VERSION_MOVES_TOTAL),
+            "Sessions moved to another version because their stored version was removed.",
+            (names.LABEL_ROLE, names.LABEL_ROLE_VERSION), registry=reg,
+        )
         for outcome in names.RELOAD_OUTCOMES:
             self.role_reloads.labels(outcome)
             self.tls_reloads.labels(outcome)
@@ -375,6 +380,10 @@ class ServiceMetrics:
             labels = REQUEST_LABELS.get()
             if labels is not None:
                 labels.failed_status = summary.status
+
+    def session_version_moved(self, role: str, role_version: str, *, moved_from: str) -> None:
+        labels = (self.role_label(role), self.version_label(role, role_version))
+        self._child(self.session_version_moves, labels).inc()
 
     # --- role reloads and mirroring (called by the composition root) -----------------------
     def role_reload(self, outcome: str) -> None:

@@ -42,6 +42,8 @@ ROLE_RELOADS_TOTAL = "rolescope_role_reloads_total"  # counter: outcome (applied
 TLS_RELOADS_TOTAL = "rolescope_tls_reloads_total"  # counter: outcome (applied, refused)
 MIRROR_REQUESTS_TOTAL = "rolescope_mirror_requests_total"  # counter: outcome (ok, failed, timeout, shed)
 MIRROR_REQUEST_DURATION = "rolescope_mirror_request_duration_seconds"  # histogram: outcome
+# counter: role, role_version (the version now answering): sessions whose stored version was removed
+SESSION_VERSION_MOVES_TOTAL = "rolescope_session_version_moves_total"
 
 # --- load generator (Locust) ----------------------------------------------------
 LOAD_USERS = "rolescope_load_users"  # gauge

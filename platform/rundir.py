@@ -52,6 +52,10 @@ SUMMARY_FILE = "summary.md"
 REPORT_FILE = "report.html"
 # What a tune run could and could not measure (profile, memory, server-side figures), and why.
 MEASUREMENTS_FILE = "measurements.json"
+# Shadow mirroring during a tune run (only when it ran): the mirrored pairs the service wrote, and
+# the mirror's outcome counts with the diff of those pairs.
+MIRROR_PAIRS_FILE = "mirror-pairs.jsonl"
+MIRRORING_FILE = "mirroring.json"
 
 # A profile directory (`rolescope profile`, and profile/load-N/ of a tune run).
 PROFILE_COLLAPSED = "profile.txt"

@@ -21,6 +21,14 @@ import yaml
 from rolescope.event_stream import EventStreamDecoder
 
 
+def metric_value(url: str, series: str) -> float:
+    """The value of one exact series (`name{labels}`) on a service's /metrics; 0 when it is absent."""
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def find_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

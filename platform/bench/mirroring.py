@@ -16,12 +16,21 @@ round (median over rounds), and the added p99 in milliseconds. Goal: `spare`
 keeps ≥ 0.95 of the throughput and adds ≤ 2 ms to TTFT p99; `slow` and `down`
 leave the primary as fast, while their mirrors are shed or fail (counted).
 
+"Spare capacity" is arranged, where the machine has two CPUs: the primaries and
+the client share the first, the mirror targets get the second to themselves,
+so a mirror costs the primary only what sending it costs, not a core shared
+with its candidate. On a shared machine throughput ratios drift with the
+neighbours; the primary's CPU seconds per request (its process tree, read
+around each drive) do much less, so they are printed side by side with and
+without mirroring, and their ratio is a figure of its own.
+
     python -m rolescope.bench mirroring [--quick]
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import statistics
 import sys
@@ -33,7 +42,10 @@ from pathlib import Path
 import httpx
 import yaml
 
+from rolescope.bench.service_overhead import cpu_pair, pin_threads
 from rolescope.bench.telemetry_cost import round_order
+from rolescope.procstats import children_of, cpu_seconds
+from rolescope.tune.mirroring import mirror_counts
 
 CONCURRENCY = 8
 
@@ -85,24 +97,28 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) > 1 else values[0]
 
 
-def _mirror_counts(url: str) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith("rolescope_mirror_requests_total{"):
-            counts[line.split('outcome="')[1].split('"')[0]] = float(line.split()[-1])
-    return counts
+def _pin_tree(pid: int, cpu: str | None) -> None:
+    for each in (pid, *children_of(pid)):
+        pin_threads(each, cpu)
 
 
 def _against_off(
-    name: str, p99: dict[str, list[float]], rps: dict[str, list[float]], mirrored: dict[str, float]
+    name: str,
+    p99: dict[str, list[float]],
+    rps: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    mirrored: dict[str, float],
 ) -> dict[str, float]:
     """Paired with `off` in the same round, median over rounds (machine drift cancels out)."""
     pairs_p99 = list(zip(p99[name], p99["off"], strict=True))
     pairs_rps = list(zip(rps[name], rps["off"], strict=True))
+    pairs_cpu = list(zip(cpu[name], cpu["off"], strict=True))
     figures = {
         f"mirror_{name}_throughput_ratio": statistics.median(r / o for r, o in pairs_rps),
         f"mirror_{name}_ttft_p99_ratio": statistics.median(o / v for v, o in pairs_p99),
         f"mirror_{name}_ttft_p99_added_ms": statistics.median((v - o) * 1000 for v, o in pairs_p99),
+        # Above 1 when mirroring costs the primary CPU: primary CPU per request, with ÷ without.
+        f"mirror_{name}_cpu_per_request_ratio": statistics.median(c / o for c, o in pairs_cpu),
     }
     for outcome in ("ok", "shed", "failed", "timeout"):
         figures[f"mirror_{name}_{outcome}"] = mirrored.get(outcome, 0.0)
@@ -135,31 +151,53 @@ def run(quick: bool = False) -> dict[str, float]:
             ))
             for name, mirror in mirrors.items()
         }
+        primary_cpu, target_cpu = cpu_pair()
+        allowed = os.sched_getaffinity(0)
+        if primary_cpu is not None:
+            for target in (spare, slow):
+                _pin_tree(target.pid, target_cpu)
+            for service in services.values():
+                _pin_tree(service.pid, primary_cpu)
+            os.sched_setaffinity(0, {int(primary_cpu)})
         for service in services.values():
             asyncio.run(_drive(service.url, 0.5))  # warm-up
         p99: dict[str, list[float]] = {name: [] for name in services}
         rps: dict[str, list[float]] = {name: [] for name in services}
+        cpu: dict[str, list[float]] = {name: [] for name in services}
         for index in range(rounds):
             for name in round_order(list(services), index):
+                before = cpu_seconds(services[name].pid)
                 ttfts, throughput = asyncio.run(_drive(services[name].url, seconds))
+                cpu[name].append((cpu_seconds(services[name].pid) - before) / max(1, len(ttfts)))
                 p99[name].append(_p99(ttfts))
                 rps[name].append(throughput)
-        counts = {name: _mirror_counts(services[name].url) for name in ("spare", "slow", "down")}
+        counts = {name: mirror_counts(services[name].url) for name in ("spare", "slow", "down")}
+        if primary_cpu is not None:
+            os.sched_setaffinity(0, allowed)
     figures: dict[str, float] = {}
-    print(f"mirroring cost ({CONCURRENCY} SSE streams, 1 worker, {rounds} rounds x {seconds:.0f} s):")
+    placement = (
+        f"primaries and client on CPU {primary_cpu}, mirror targets on CPU {target_cpu}"
+        if primary_cpu is not None else "one CPU: nothing pinned"
+    )
+    print(f"mirroring cost ({CONCURRENCY} SSE streams, 1 worker, {rounds} rounds x {seconds:.0f} s; "
+          f"{placement}):")
     for name in services:
         p99_ms, median_rps = statistics.median(p99[name]) * 1000, statistics.median(rps[name])
-        line = f"  {name:<6} TTFT p99 {p99_ms:6.1f} ms, {median_rps:6.0f} req/s"
+        cpu_ms = statistics.median(cpu[name]) * 1000
+        line = (f"  {name:<6} TTFT p99 {p99_ms:6.1f} ms, {median_rps:6.0f} req/s, "
+                f"primary CPU {cpu_ms:5.2f} ms/req")
         if name != "off":
-            figures |= _against_off(name, p99, rps, counts[name])
+            figures |= _against_off(name, p99, rps, cpu, counts[name])
             line += (
-                f"  | throughput {figures[f'mirror_{name}_throughput_ratio']:.3f}, "
+                f"  | CPU/req {figures[f'mirror_{name}_cpu_per_request_ratio']:.3f}, "
+                f"throughput {figures[f'mirror_{name}_throughput_ratio']:.3f}, "
                 f"TTFT p99 ratio {figures[f'mirror_{name}_ttft_p99_ratio']:.3f} "
                 f"({figures[f'mirror_{name}_ttft_p99_added_ms']:+.1f} ms); mirrors "
                 + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts[name].items()))
             )
         print(line)
-    print("  goal: spare >= 0.95 throughput, <= 2 ms added TTFT p99; slow and down shed or fail")
+    print("  goal: spare >= 0.95 throughput (CPU/req <= 1.05), <= 2 ms added TTFT p99; "
+          "slow and down shed or fail")
     return figures
 
 

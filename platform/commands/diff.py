@@ -12,32 +12,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from rolescope.diff.compare import DiffReport
-    from rolescope.diff.traits import RoleMarkers
-
-
-def _markers_from(roles_path: Path | None) -> dict[str, RoleMarkers]:
-    """`name@version` and `name` (its default version) → the markers of that role."""
-    from rolescope.diff.traits import RoleMarkers
-    from rolescope.roles import Persona, load_roles
-    from rolescope.settings import bundled_roles_path
-
-    registry = load_roles(roles_path or bundled_roles_path())
-    markers: dict[str, RoleMarkers] = {}
-    for role in registry.all_versions():
-        persona = role.persona if isinstance(role.persona, Persona) else None
-        rules = role.response_constraints
-        markers[role.reference] = RoleMarkers(
-            banned_words=rules.banned_words,
-            min_sentences=rules.min_sentences,
-            max_sentences=rules.max_sentences,
-            max_length=rules.max_length,
-            openers=persona.openers if persona else (),
-            closers=persona.closers if persona else (),
-            catchphrases=persona.catchphrases if persona else (),
-        )
-        if registry.is_default(role):
-            markers[role.name] = markers[role.reference]
-    return markers
 
 
 def _print(console: Console, report: DiffReport) -> None:
@@ -112,19 +86,14 @@ def register(app: typer.Typer) -> None:
 
         from rolescope.alerts.spec import load_slo_spec
         from rolescope.diff.compare import compare_pairs
-        from rolescope.diff.traits import RoleMarkers
+        from rolescope.diff.role_markers import markers_from
         from rolescope.errors import ConfigError, GateFailed
         from rolescope.mirroring.pairs import read_pairs
 
         if tolerance is not None and not 0 <= tolerance < 1:
             raise ConfigError(f"--tolerance {tolerance}: expected a share of pairs within [0, 1)")
         limit = tolerance if tolerance is not None else load_slo_spec(slo).gate.diff_tolerance
-        markers = _markers_from(roles)
-        empty = RoleMarkers()
-
-        def markers_of(role: str, version: str | None) -> RoleMarkers:
-            return markers.get(f"{role}@{version}") or markers.get(role) or empty
-
+        markers_of = markers_from(roles)
         found = read_pairs(pairs)
         if not found:
             raise ConfigError(f"{pairs}: no pairs to compare")

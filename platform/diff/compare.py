@@ -20,6 +20,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from rolescope.diff.traits import TEXT_FIELDS, RoleMarkers, numeric_fields
 from rolescope.mirroring.pairs import Answer, MirrorPair
@@ -73,6 +74,20 @@ class DiffReport:
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "passed": self.passed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DiffReport:
+        """The report `as_dict` wrote (a run directory's `mirroring.json` keeps one)."""
+        fields = tuple(
+            FieldDiff(
+                **{
+                    **{k: v for k, v in item.items() if k != "examples"},
+                    "examples": tuple(Example(**example) for example in item.get("examples", ())),
+                }
+            )
+            for item in data.get("fields", ())
+        )
+        return cls(int(data["pairs"]), int(data["noise_pairs"]), float(data["tolerance"]), fields)
 
 
 def _change(name: str, primary: float, candidate: float) -> float:

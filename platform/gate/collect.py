@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rolescope.errors import ConfigError
 from rolescope.gate.capacity_check import CapacityFound, load_capacity
+from rolescope.gate.mirroring import MirroringSection, find_section
 from rolescope.gate.model import FunctionShift, RunData
 from rolescope.gate.rundir import expand_run_dirs, load_run
 from rolescope.profiling.layers import IDLE_FRAMES
@@ -45,6 +46,7 @@ class Collected:
     measurements: list[Measurement] = field(default_factory=list)
     # (candidate, reference) capacities from `rolescope capacity` directories, when both are given.
     capacity: tuple[CapacityFound, CapacityFound] | None = None
+    mirroring: MirroringSection | None = None
 
 
 def default_baseline_path() -> Path:
@@ -220,6 +222,7 @@ def collect(
         reference_profiles = _profile_dirs([*reference_paths, *reference_dirs])
         collected.function_shifts = function_shifts(reference_profiles, candidate_profiles)
         collected.layer_shifts = layer_shifts(reference_profiles, candidate_profiles)
+    collected.mirroring = find_section(candidate_paths)
     from rolescope.gate.coverage import measurements
 
     collected.measurements = measurements(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from rolescope.gate.mirroring import MirroringSection
     from rolescope.profiling.compare import LayerChange
     from rolescope.profiling.layers import LayerShare
 
@@ -162,6 +163,8 @@ class Verdict:
     layer_shifts: list[LayerChange] = field(default_factory=list)
     # Profile, memory and server-side metrics: measured or not, and why (a foreign target has none).
     measurements: list[Measurement] = field(default_factory=list)
+    # Shadow mirroring during the runs (counts and the pairs' diff); None when it did not run.
+    mirroring: MirroringSection | None = None
 
     @property
     def passed(self) -> bool:

@@ -58,6 +58,7 @@ def judge_collected(policy: GatePolicy, collected: Collected) -> Verdict:
     verdict.layers = collected.layers
     verdict.layer_shifts = collected.layer_shifts
     verdict.measurements = collected.measurements
+    verdict.mirroring = collected.mirroring
     return verdict
 
 

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from rolescope.gate import plots
 from rolescope.gate.judge import headline
 from rolescope.gate.memory_check import ALLOCATIONS, BYTES
+from rolescope.gate.mirroring import OUTCOME_TITLES
 from rolescope.gate.model import CheckResult, FunctionShift, GatePolicy, RunData, Verdict
 from rolescope.profiling.layers import short_function
 from rolescope.rundir import REPORT_FILE
@@ -151,6 +152,9 @@ def render_report(inputs: ReportInputs) -> str:
         links=inputs.links,
         notes=verdict.notes,
         measurements=verdict.measurements,
+        mirroring=verdict.mirroring,
+        mirror_outcomes=[(title, verdict.mirroring.counts.get(outcome, 0))
+                         for outcome, title in OUTCOME_TITLES.items()] if verdict.mirroring else [],
     )
 
 

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from rolescope.gate.judge import headline
+from rolescope.gate.mirroring import summary_lines
 from rolescope.gate.model import CheckResult, Verdict
 from rolescope.profiling.layers import short_function
 from rolescope.rundir import SUMMARY_FILE
@@ -170,6 +171,8 @@ def render_summary(verdict: Verdict, links: dict[str, str] | None = None) -> str
             lines += [f"### {title}", "", *rows(checks), ""]
     lines += _profile_sections(verdict)
     lines += _measured_section(verdict)
+    if verdict.mirroring is not None:
+        lines += summary_lines(verdict.mirroring)
     if verdict.notes:
         lines += ["### Notes", "", *[f"- {note}" for note in verdict.notes], ""]
     runs = f"{len(verdict.candidate_runs)} candidate run(s)"

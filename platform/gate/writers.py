@@ -69,6 +69,8 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
             "measurements": [measurement_to_dict(m) for m in verdict.measurements],
         }
     )
+    if verdict.mirroring is not None:  # absent, not null, when mirroring did not run
+        data["mirroring"] = json_safe(verdict.mirroring.as_dict())
     return data
 
 

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import httpx
 
 from rolescope.capture.sink import CaptureSink
 from rolescope.exporters import names
 from rolescope.inference.base import InferenceError, InferenceTimeoutError
 from rolescope.loadtests.redaction import Redactor
 from rolescope.mirror_policy import MirrorPolicy
+from rolescope.mirroring.http_client import MirrorHttpClient, MirrorTransportError
 from rolescope.mirroring.pairs import Answer, MirrorPair, dump_pair
 from rolescope.service.chat import ChatService
 from rolescope.service.errors import ServiceError
@@ -68,12 +69,13 @@ class Mirror(NullObserver):
         self._running: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._policies: tuple[RoleCatalog | None, dict[str, dict[str, MirrorPolicy]]] = (None, {})
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[str, MirrorHttpClient] = {}  # by target URL, each with its idle connections
+        self._tls: ssl.SSLContext | None = None
         self._closed = False
 
     def start(self) -> None:
-        # Made now, not on the first URL mirror: building its TLS context blocks the loop for a while.
-        self._client = httpx.AsyncClient(timeout=None)
+        # Made now, not on the first https mirror: building a TLS context blocks the loop for a while.
+        self._tls = ssl.create_default_context()
         if self.sink is not None:
             self.sink.start()
 
@@ -112,7 +114,7 @@ class Mirror(NullObserver):
         except (TimeoutError, InferenceTimeoutError):
             outcome = names.MIRROR_TIMEOUT
             candidate = Answer(None, 504, time.perf_counter() - started, None, 0, None, None)
-        except (InferenceError, ServiceError, httpx.HTTPError, ValueError) as exc:
+        except (InferenceError, ServiceError, MirrorTransportError, ValueError) as exc:
             logger.debug("mirror to %s failed: %s", policy.to, exc)
             status = getattr(exc, "status", 0) if isinstance(exc, ServiceError) else 0
             candidate = Answer(None, status or 0, time.perf_counter() - started, None, 0, None, None)
@@ -138,19 +140,25 @@ class Mirror(NullObserver):
         )
 
     async def _over_http(self, policy: MirrorPolicy, summary: ExchangeSummary) -> Answer:
-        if self._client is None:
+        if self._tls is None:
             raise ValueError("the mirror is not started")
+        client = self._clients.get(policy.to)
+        if client is None:
+            client = self._clients[policy.to] = MirrorHttpClient(policy.to, tls=self._tls)
         started = time.perf_counter()
-        response = await self._client.post(
-            f"{policy.to}/v1/chat", json={"message": summary.message, "role": summary.role}
-        )
+        # Not streamed: the whole reply in one read is all a diff needs, and cheaper to take.
+        request = json.dumps({"message": summary.message, "role": summary.role}).encode()
+        reply = await client.post_json("/v1/chat", request)
         latency = time.perf_counter() - started
-        if response.status_code != 200:
-            return Answer(None, response.status_code, latency, None, 0, None, None)
-        body = response.json()
+        if reply.status != 200:
+            return Answer(None, reply.status, latency, None, 0, None, None)
+        if self.sink is None:  # nothing keeps the candidate's text: leave the reply unparsed
+            return Answer(None, 200, latency, None, 0, None, None)
+        body = json.loads(reply.body)
         return Answer(
-            body.get("version"), 200, latency, None, int(body.get("usage", {}).get("output_tokens", 0)),
-            body.get("confidence_score"), body.get("content"),
+            body.get("role_version") or None, 200, latency, None,
+            int(body.get("usage", {}).get("output_tokens", 0)), body.get("confidence_score"),
+            body.get("content"),
         )
 
     def _render(self, item: object) -> str:
@@ -190,8 +198,9 @@ class Mirror(NullObserver):
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
         if self.sink is not None:
             await asyncio.to_thread(self.sink.close)
 

@@ -44,7 +44,7 @@ from rolescope.service.idempotency import ChatIdempotency
 from rolescope.service.limits import Limits, check_turns
 from rolescope.service.observer import ChatObserver, ExchangeSummary, NullObserver
 from rolescope.service.role_catalog import RoleCatalog
-from rolescope.service.routing import routed_reference
+from rolescope.service.routing import routed_reference, session_route
 from rolescope.service.store_calls import TimedStore
 from rolescope.storage.base import ExchangeRecord, MemoryPolicyView, SessionRecord, SessionStore, Turn
 
@@ -159,6 +159,7 @@ class PreparedChat:
     started: float = field(default_factory=time.perf_counter)
     replay: ChatReply | None = None  # the stored answer to an Idempotency-Key seen before
     idempotency_digest: str = ""
+    record_version: bool = False  # store `role.version` with the session (its first turn, or a move)
 
 
 class ChatService:
@@ -274,6 +275,7 @@ class ChatService:
         self._check_message(command.message)
         role = self.role(command.role)
         turns: list[Turn] = []
+        session: SessionRecord | None = None
         session_id = command.session_id or secrets.token_urlsafe(16)
         if command.session_id is not None:
             session = await self.store.get_session(command.session_id, policy_view(role), parent)
@@ -289,13 +291,24 @@ class ChatService:
                     role = self.role(session.role_name)
                 check_turns(len(session.turns), self.limits)
                 turns = session.turns
-        # The version comes last: it hashes the session id, new or continued, so every turn agrees.
-        role = self.route(role.name, command.role, session_id, command.headers)
+        # The version comes last: the session's stored one, else the policy's pick for its id.
+        routed = session_route(
+            self.roles,
+            role.name,
+            command.role,
+            session_id,
+            command.headers,
+            new_session=session is None,
+            stored_version=session.role_version if session is not None else None,
+        )
+        role = self.role(routed.reference)
+        if routed.moved_from is not None:
+            self.observer.session_version_moved(role.name, role.version, moved_from=routed.moved_from)
         history = prompt_history(turns, role.memory_policy.decay)
         inputs = self.inference_input(
             role, history, command.message, max_tokens=self.limits.max_output_tokens
         )
-        return PreparedChat(command, role, session_id, inputs)
+        return PreparedChat(command, role, session_id, inputs, record_version=routed.record)
 
     def first_token(self, span: Span, role: Role, provider: str, seconds: float, trace_id: str) -> None:
         """The time to first token, on the chat span (joinable by trace id) and to the observer."""
@@ -361,6 +374,7 @@ class ChatService:
             idempotency=self.idempotency.record(
                 command.owner, command.idempotency_key, prepared.idempotency_digest, reply.as_dict()
             ),
+            role_version=role.version if prepared.record_version else None,
         )
         await self.store.save_exchange(exchange, policy_view(role), parent)
         return reply

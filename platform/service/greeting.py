@@ -94,6 +94,7 @@ async def greet(service: ChatService, opened: OpenedSession) -> AsyncIterator[St
             owner=opened.owner,
             user_turn=None,
             assistant_turn=Turn("assistant", text, now),
+            role_version=role.version,  # the greeting is the session's first turn
         )
         try:
             await service.store.save_exchange(exchange, policy_view(role), span)

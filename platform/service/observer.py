@@ -86,6 +86,9 @@ class ChatObserver(Protocol):
     def exchange_completed(self, summary: ExchangeSummary) -> None:
         return None
 
+    def session_version_moved(self, role: str, role_version: str, *, moved_from: str) -> None:
+        return None
+
 
 # Read off the protocol, so a hook added there is fanned out without being listed again.
 HOOKS: tuple[str, ...] = tuple(

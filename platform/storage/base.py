@@ -1,7 +1,8 @@
 """The contract every session store keeps (SQLite by default, Redis for replicas).
 
 A store keeps, per session, who owns it (an API-key identity, or None when
-authentication is off), which role it talks to, and its turns. An exchange (the
+authentication is off), which role it talks to, which version of that role
+answers it (the one that answered its first turn), and its turns. An exchange (the
 user's message and the assistant's answer) is written in one atomic step
 together with its idempotency record, so an acknowledged message is never half
 stored.
@@ -70,6 +71,8 @@ class ExchangeRecord:
     user_turn: Turn | None
     assistant_turn: Turn
     idempotency: IdempotencyRecord | None = None
+    # The role version to remember for the session from now on; None keeps the stored one.
+    role_version: str | None = None
 
     @property
     def turns(self) -> tuple[Turn, ...]:
@@ -89,6 +92,8 @@ class SessionRecord:
     created_at: float
     updated_at: float
     turns: list[Turn] = field(default_factory=list)
+    # None for a session stored before versions were recorded.
+    role_version: str | None = None
 
 
 @runtime_checkable

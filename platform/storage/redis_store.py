@@ -47,7 +47,8 @@ DEFAULT_IDEMPOTENCY_TTL_S: Final = 24 * 3600.0
 # KEYS: 1 session hash, 2 turns list, 3 idempotency record (may be unused)
 # ARGV: 1 role, 2 owner ("" for none), 3 updated_at, 4 user turn JSON ("" for none: a greeting),
 #       5 assistant turn JSON, 6 max turns, 7 ttl ms (0 = never expires),
-#       8 idempotency JSON ("" for none), 9 idempotency ttl ms, 10 created_at
+#       8 idempotency JSON ("" for none), 9 idempotency ttl ms, 10 created_at,
+#       11 role version to remember ("" keeps the stored one)
 _SAVE_EXCHANGE_LUA: Final = """
 if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
@@ -60,6 +61,9 @@ redis.call('HSETNX', KEYS[1], 'created_at', ARGV[10])
 redis.call('HSETNX', KEYS[1], 'role', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'owner', ARGV[2])
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+if ARGV[11] ~= '' then
+  redis.call('HSET', KEYS[1], 'role_version', ARGV[11])
+end
 if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[2], ARGV[4], ARGV[5])
 else
@@ -211,6 +215,7 @@ class RedisSessionStore:
             created_at=float(meta["created_at"]),
             updated_at=updated_at,
             turns=turns,
+            role_version=meta.get("role_version") or None,
         )
 
     async def find_idempotent(self, owner: str | None, key: str) -> IdempotencyRecord | None:
@@ -265,6 +270,7 @@ class RedisSessionStore:
             idem_json,
             self._idempotency_ttl_ms,
             repr(exchange.started_at),
+            exchange.role_version or "",
         ]
         try:
             written = await self._save_script(keys=keys, args=args)

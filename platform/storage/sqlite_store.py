@@ -6,6 +6,12 @@ serialised without a Python lock. Several processes (uvicorn workers) may share 
 file: WAL lets readers proceed during a write, `BEGIN IMMEDIATE` takes the write
 lock up front (so two writers never deadlock upgrading from a read lock), and
 `busy_timeout` makes a writer wait for the lock instead of failing at once.
+
+The schema's version is SQLite's `user_version`. Opening a file written by an
+older rolescope migrates it in place, under the write lock (so two processes
+opening one old file do not both alter it) and without touching a row: columns
+are only added, and a session stored before versions were recorded keeps NULL
+as its role version until its next turn records one.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     role_name  TEXT NOT NULL,
     owner      TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    role_version TEXT
 );
 CREATE TABLE IF NOT EXISTS turns (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -57,7 +64,27 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
+# 1: sessions.role_version (the version that answered the session's first turn).
+SCHEMA_VERSION = 1
+
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    """Bring a file written by an older rolescope up to `SCHEMA_VERSION`, keeping every row."""
+    if c.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        # Checked again under the lock: another process may have migrated the file meanwhile.
+        columns = {row[1] for row in c.execute("PRAGMA table_info(sessions)")}
+        if "role_version" not in columns:
+            c.execute("ALTER TABLE sessions ADD COLUMN role_version TEXT")
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
 
 
 class SqliteSessionStore:
@@ -101,6 +128,7 @@ class SqliteSessionStore:
         connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.executescript(_SCHEMA)
+        _migrate(connection)
         return connection
 
     async def open(self) -> None:
@@ -135,7 +163,8 @@ class SqliteSessionStore:
     async def get_session(self, session_id: str, policy: MemoryPolicyView) -> SessionRecord | None:
         def read(c: sqlite3.Connection) -> SessionRecord | None:
             row = c.execute(
-                "SELECT role_name, owner, created_at, updated_at FROM sessions WHERE session_id = ?",
+                "SELECT role_name, owner, created_at, updated_at, role_version FROM sessions"
+                " WHERE session_id = ?",
                 (session_id,),
             ).fetchone()
             if row is None or self._expired(row[3], policy):
@@ -145,7 +174,13 @@ class SqliteSessionStore:
                 (session_id, policy.max_turns),
             ).fetchall()
             return SessionRecord(
-                session_id, row[0], row[1], row[2], row[3], [Turn(s, t, ts) for s, t, ts in reversed(turns)]
+                session_id,
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                [Turn(s, t, ts) for s, t, ts in reversed(turns)],
+                role_version=row[4],
             )
 
         return await self._run(read)
@@ -170,21 +205,25 @@ class SqliteSessionStore:
                     row = None
                 if row is None:
                     c.execute(
-                        "INSERT INTO sessions (session_id, role_name, owner, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO sessions"
+                        " (session_id, role_name, owner, created_at, updated_at, role_version)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             exchange.session_id,
                             exchange.role_name,
                             exchange.owner,
                             exchange.started_at,
                             now,
+                            exchange.role_version,
                         ),
                     )
                 elif row[1] != exchange.owner:
                     raise SessionOwnedElsewhere(f"session {exchange.session_id!r} belongs to another owner")
                 else:
                     c.execute(
-                        "UPDATE sessions SET updated_at = ? WHERE session_id = ?", (now, exchange.session_id)
+                        "UPDATE sessions SET updated_at = ?, role_version = COALESCE(?, role_version)"
+                        " WHERE session_id = ?",
+                        (now, exchange.role_version, exchange.session_id),
                     )
                 c.executemany(
                     "INSERT INTO turns (session_id, speaker, content, timestamp) VALUES (?, ?, ?, ?)",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rolescope.alerts.spec import load_slo_spec
 from rolescope.errors import ConfigError
 from rolescope.gate.collect import Collected, collect, default_baseline_path
 from rolescope.gate.coverage import write_measurements
@@ -153,6 +154,7 @@ def tune(options: TuneOptions, status: Status) -> TuneOutcome:
     if options.target is not None and options.pid is None:
         status("tuning a running service: no profile without --pid, no memory measurement")
     out.mkdir(parents=True, exist_ok=True)
+    plan.diff_tolerance = load_slo_spec(options.slo).gate.diff_tolerance
     write_measurements(out, planned_measurements(options, plan))
     run_trial(plan, status)
     status("judging the runs against the SLO spec and the baseline")

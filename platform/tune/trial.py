@@ -29,6 +29,7 @@ from rolescope.rundir import (
     MEMORY_ERROR_FILE,
     MEMORY_FILE,
     MEMORY_LOG,
+    MIRROR_PAIRS_FILE,
     PROFILE_DIR,
     SERVICE_FILE,
     SERVICE_LOG,
@@ -62,6 +63,8 @@ class TrialPlan:
     # How to speak to `target`: protocol, model, headers, key, TLS (rolescope's own API by default).
     target_options: TargetOptions = field(default_factory=TargetOptions)
     timeout_s: float = 60.0
+    # A role that mirrors: differences beyond this share of pairs are flagged in the mirroring section.
+    diff_tolerance: float = 0.05
 
 
 def service_env(settings: Mapping[str, Any], faults: Mapping[str, float]) -> dict[str, str]:
@@ -240,6 +243,7 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
         measure_memory(plan, status)
         return loads
     from rolescope.serving.launcher import launch_service
+    from rolescope.tune.mirroring import mirror_counts, record_mirroring
 
     with tempfile.TemporaryDirectory(prefix="rolescope-tune-") as scratch:
         roles = plan.roles_path
@@ -251,12 +255,22 @@ def run_trial(plan: TrialPlan, status: Status) -> list[Path]:
         service = launch_service(
             roles_path=roles,
             db_path=Path(scratch) / "tune.db",
-            env=service_env(plan.settings, plan.faults),
+            # A role with a `mirror:` section writes its pairs here (nothing is written otherwise).
+            env={
+                **service_env(plan.settings, plan.faults),
+                "ROLESCOPE_MIRROR_PAIRS_PATH": str(plan.out / MIRROR_PAIRS_FILE),
+            },
             log_path=plan.out / SERVICE_LOG,
         )
         with service:
             status(f"warming up the service at {service.url}")
             warm_up(service.url)
+            mirrored_before, loads_started = mirror_counts(service.url), time.time()
             loads = [one_load_run(plan, service.url, service.pid, i, status) for i in range(1, plan.runs + 1)]
+            mirrored_after = mirror_counts(service.url)
+        # After the service stopped: it writes the pairs still queued on its way out.
+        record_mirroring(
+            plan.out, mirrored_before, mirrored_after, loads_started, plan.roles_path, plan.diff_tolerance
+        )
     measure_memory(plan, status)
     return loads

@@ -21,6 +21,7 @@ import yaml
 from rolescope.errors import ConfigError
 from rolescope.roles import load_roles
 from rolescope.settings import bundled_roles_path
+from tests.conftest import metric_value
 
 ServiceFactory = Callable[..., object]
 NEW_GREETING = "Version 1.3 here: the game is afoot once more."
@@ -58,10 +59,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 
 
 def _sample(url: str, series: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return metric_value(url, series)
 
 
 def _reload_count(url: str, outcome: str) -> float:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -33,43 +30,6 @@ KEEP_ALL = MemoryPolicyView(max_turns=1000, ttl_seconds=None)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run `make system-deps` (Debian package redis-server)")
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("redis-server did not start within 15 s")
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -206,8 +166,8 @@ async def test_an_exchange_for_another_owners_session_is_refused(store: RedisSes
     assert record is not None and record.owner == "alice" and len(record.turns) == 2
 
 
-async def test_an_unreachable_redis_is_not_ready_and_writes_raise_store_error() -> None:
-    dead = RedisSessionStore(f"redis://127.0.0.1:{_free_port()}/0", socket_timeout_s=0.5)
+async def test_an_unreachable_redis_is_not_ready_and_writes_raise_store_error(free_port: int) -> None:
+    dead = RedisSessionStore(f"redis://127.0.0.1:{free_port}/0", socket_timeout_s=0.5)
     await dead.open()
     try:
         assert await dead.ping() is False
