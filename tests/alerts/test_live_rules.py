@@ -55,7 +55,12 @@ def test_every_recording_rule_yields_a_value_and_nothing_fires(
     tmp_path: Path, service: Any, background_load: Any, prometheus_server: Any
 ) -> None:
     write_rule_files(load_slo_spec(), tmp_path / "rules")
-    background_load(service.url, workers=3)
+    load = background_load(service.url, workers=3)
+    # Scraping starts once replies are flowing: a first 5m window holding a series that did not
+    # move (0 / 0) records NaN, and the 30d average over it stays NaN for 30 days.
+    deadline = time.monotonic() + 30
+    while len(load.sent) < 12 and time.monotonic() < deadline:
+        time.sleep(0.1)
     prom = prometheus_server(
         targets=[service.url.removeprefix("http://")], rule_files=sorted((tmp_path / "rules").glob("*.yaml"))
     )

@@ -29,6 +29,7 @@ CALLS: dict[str, tuple[tuple[object, ...], dict[str, object]]] = {
     "inference_error": (("sherlock", "sim"), {}),
     "store_operation": (("read", "sqlite", 0.001), {}),
     "exchange_completed": ((SUMMARY,), {}),
+    "session_version_moved": (("sherlock", "1.3"), {"moved_from": "1.2"}),
 }
 
 
