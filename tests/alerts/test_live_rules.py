@@ -56,8 +56,10 @@ def test_every_recording_rule_yields_a_value_and_nothing_fires(
 ) -> None:
     write_rule_files(load_slo_spec(), tmp_path / "rules")
     load = background_load(service.url, workers=3)
-    # Scraping starts once replies are flowing: a first 5m window holding a series that did not
-    # move (0 / 0) records NaN, and the 30d average over it stays NaN for 30 days.
+    # More streams, so that every scrape interval sees first tokens: a 5m window whose TTFT series
+    # did not move records 0 / 0 = NaN, and the 30d average over it then stays NaN for 30 days.
+    background_load(service.url, workers=3, stream=True)
+    # Scraping starts once replies are flowing.
     deadline = time.monotonic() + 30
     while len(load.sent) < 12 and time.monotonic() < deadline:
         time.sleep(0.1)
